@@ -1,1 +1,135 @@
-app = None
+"""The ``eelbert`` command line: thin commands over ``eelbert_cli.core``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from eelbert_cli.core.errors import EelbertError
+
+app = typer.Typer(
+    name="eelbert",
+    help="Experiment toolkit for tiny BERT models with dynamic n-gram hash embeddings (EELBERT).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+error_console = Console(stderr=True)
+
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a spec field: dotted.key=value (repeatable), e.g. model.hash.ngram_max=4"),
+]
+
+
+def user_errors(command):
+    """Errors a user can act on become one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except EelbertError as error:
+            error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            error_console.print("[bold red]interrupted[/]: stopped before finishing; nothing was left half-written")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
+@app.command("size-report")
+@user_errors
+def size_report_command(
+    targets: Annotated[list[str], typer.Argument(help="Presets, spec files (.yaml) or checkpoint directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    overrides: SetOption = None,
+) -> None:
+    """What each model costs on disk once fine-tuned, and how much smaller it is than its BERT twin."""
+    from eelbert_cli.core.reporting import SIZE_FOOTNOTE, size_table, write_size_outputs
+    from eelbert_cli.core.size import size_report
+    from eelbert_cli.core.targets import resolve_target
+
+    _quiet_transformers()
+    twin_cache: dict[str, int] = {}
+    reports = []
+    for target in targets:
+        resolved = resolve_target(target, overrides or [])
+        report = size_report(resolved.name, resolved.config, twin_cache)
+        reports.append(report)
+        if resolved.spec is not None:
+            write_size_outputs(resolved.spec, report)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        console.print(size_table(reports))
+        console.print(SIZE_FOOTNOTE, style="dim")
+
+
+@app.command("inspect-embedding")
+@user_errors
+def inspect_embedding_command(
+    words: Annotated[list[str], typer.Argument(help="Words to inspect.")],
+    spec: Annotated[Optional[Path], typer.Option(help="Take the hash config and tokenizer from this spec.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Nearest vocabulary tokens to show.")] = 5,
+    kind: Annotated[Optional[str], typer.Option(help="Hash kind: ngram or token.")] = None,
+    ngram_min: Annotated[Optional[int], typer.Option(min=1)] = None,
+    ngram_max: Annotated[Optional[int], typer.Option(min=1)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0)] = None,
+    dim: Annotated[int, typer.Option(min=1, help="Vector size (the model's hidden size).")] = 128,
+    tokenizer: Annotated[Optional[str], typer.Option(help="bert-base-uncased, a vocab.txt/tokenizer.json or a directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Each word's WordPiece pieces, their n-grams, and the nearest vocabulary tokens by cosine."""
+    from eelbert_cli.core.hashing import HashConfig
+    from eelbert_cli.core.inspect import NeighbourIndex, inspect_words
+    from eelbert_cli.core.reporting import inspection_tables
+    from eelbert_cli.core.spec import load_spec
+    from eelbert_cli.core.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
+
+    fields: dict = {}
+    tokenizer_source = tokenizer or DEFAULT_TOKENIZER
+    if spec is not None:
+        experiment = load_spec(spec)
+        fields = asdict(experiment.model.hash_config)
+        dim = experiment.model.shape.hidden or dim
+        tokenizer_source = tokenizer or experiment.tokenizer
+    fields |= {k: v for k, v in dict(kind=kind, ngram_min=ngram_min, ngram_max=ngram_max, seed=seed).items() if v is not None}
+    if fields.get("kind") == "learned":
+        raise EelbertError("hash kind 'learned' is a trained table; inspect 'ngram' or 'token' (--kind)")
+    try:
+        config = HashConfig(**fields)
+    except ValueError as error:
+        raise EelbertError(str(error)) from None
+    loaded = load_tokenizer(tokenizer_source)
+    index = NeighbourIndex(vocabulary_of(loaded), dim, config)
+    results = inspect_words(words, loaded, index, top_k)
+    if as_json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    for table in inspection_tables(results, config):
+        console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app(prog_name="eelbert")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

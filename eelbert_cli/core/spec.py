@@ -1,0 +1,242 @@
+"""YAML experiment specs: strict schema, errors that name the YAML path, ``--set`` overrides.
+
+Stable interface: the top-level keys ``name``, ``model`` and ``output_dir``. ``model`` is a preset
+name, a checkpoint directory, or a mapping of shape and embedding fields (optionally on top of a
+preset).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.hashing import HashConfig
+from eelbert_cli.core.models import PRESETS, EelbertConfig, Shape, get_preset, is_checkpoint_dir, make_config
+from eelbert_cli.core.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
+
+
+class StrictSpec(BaseModel):
+    """Unknown keys are errors; YAML ``"128"`` is not silently an int."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class HashSpec(StrictSpec):
+    kind: Literal["ngram", "token", "learned"] = "ngram"
+    ngram_min: int = Field(1, ge=1)
+    ngram_max: int = Field(3, ge=1)
+    seed: int = Field(0, ge=0, lt=2**64)
+    values: Literal["uniform", "ternary"] = "uniform"
+    pooling: Literal["mean", "sum"] = "mean"
+    scale: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ngram_range(self) -> HashSpec:
+        if self.ngram_min > self.ngram_max:
+            raise ValueError(f"ngram_min ({self.ngram_min}) must not exceed ngram_max ({self.ngram_max})")
+        return self
+
+
+class ModelSpec(StrictSpec):
+    """A preset, optionally reshaped; or explicit fields; or a checkpoint directory."""
+
+    preset: str | None = None
+    checkpoint: str | None = None
+    layers: int | None = Field(None, ge=1)
+    hidden: int | None = Field(None, ge=1)
+    heads: int | None = Field(None, ge=1)
+    ffn: int | None = Field(None, ge=1)
+    max_positions: int = Field(512, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    hash: HashSpec | None = None
+    mlm_head: Literal["tied", "untied"] = "tied"
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; valid presets: {', '.join(PRESETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.checkpoint is not None:
+            if self.preset is not None or self.layers or self.hidden or self.heads or self.ffn or self.hash:
+                raise ValueError("a checkpoint fixes the architecture: give either 'checkpoint' or shape/hash fields")
+            return self
+        if self.preset is None and None in (self.layers, self.hidden, self.heads, self.ffn):
+            raise ValueError("without a preset, give all of layers, hidden, heads and ffn")
+        shape = self.shape
+        if shape.hidden % shape.heads:
+            raise ValueError(f"hidden ({shape.hidden}) must be divisible by heads ({shape.heads})")
+        return self
+
+    @property
+    def shape(self) -> Shape:
+        base = get_preset(self.preset).shape if self.preset else Shape(0, 0, 0, 0)
+        return Shape(
+            layers=self.layers or base.layers,
+            hidden=self.hidden or base.hidden,
+            heads=self.heads or base.heads,
+            ffn=self.ffn or base.ffn,
+        )
+
+    @property
+    def hash_config(self) -> HashConfig:
+        """The preset's embedding kind, with whatever the spec's ``hash`` mapping sets on top."""
+        fields: dict[str, Any] = {"kind": get_preset(self.preset).hash_kind} if self.preset else {}
+        if self.hash is not None:
+            fields.update({key: getattr(self.hash, key) for key in self.hash.model_fields_set})
+            if "kind" not in fields:
+                fields["kind"] = self.hash.kind
+        return HashConfig(**fields)
+
+    @property
+    def display_name(self) -> str:
+        if self.checkpoint:
+            return Path(self.checkpoint).name
+        if self.preset and self.model_fields_set <= {"preset"}:
+            return self.preset
+        return f"{self.preset or 'custom'}*"
+
+
+class ExperimentSpec(StrictSpec):
+    name: str = Field(min_length=1)
+    output_dir: str | None = None
+    model: ModelSpec
+    tokenizer: str = DEFAULT_TOKENIZER
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _path_safe(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError("use only letters, digits, '.', '_' and '-' (it names the output directory)")
+        return value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_shorthand(cls, value: Any) -> Any:
+        return expand_model_shorthand(value)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+
+
+def expand_model_shorthand(value: Any) -> Any:
+    """``model: eelbert-tiny`` -> ``{preset: eelbert-tiny}``; ``model: runs/x/final`` -> ``{checkpoint: ...}``."""
+    if not isinstance(value, str):
+        return value
+    if value in PRESETS:
+        return {"preset": value}
+    if is_checkpoint_dir(value):
+        return {"checkpoint": value}
+    raise ValueError(f"{value!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint directory with a config.json")
+
+
+def _format_location(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def validation_message(error: ValidationError, source: str) -> str:
+    lines = [f"invalid spec {source}:"]
+    for item in error.errors():
+        location = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see README for the schema)"
+        lines.append(f"  {_format_location(location)}: {message}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    key, separator, raw_value = text.partition("=")
+    if not separator or not key.strip() or any(not part for part in key.split(".")):
+        raise EelbertError(f"--set {text!r}: expected dotted.key=value, e.g. --set model.hash.ngram_max=4")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        value = raw_value
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set dotted keys in the raw mapping before validation, so overrides are type-checked too."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for depth, key in enumerate(path[:-1]):
+            child = node.get(key)
+            if key == "model" and depth == 0 and isinstance(child, str):
+                try:
+                    child = expand_model_shorthand(child)
+                except ValueError as error:
+                    raise EelbertError(f"--set {text!r}: model: {error}") from None
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                raise EelbertError(f"--set {text!r}: {'.'.join(path[: depth + 1])} is a value, not a mapping")
+            node[key] = child
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    if not path.is_file():
+        raise EelbertError(f"spec file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise EelbertError(f"spec file {path} is not UTF-8 text (byte {error.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise EelbertError(f"spec file {path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise EelbertError(f"spec file {path} must be a YAML mapping with at least 'name' and 'model'")
+    return data
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> ExperimentSpec:
+    path = Path(path)
+    raw = apply_overrides(read_yaml_mapping(path), overrides or [])
+    return validate_spec(raw, source=str(path))
+
+
+def validate_spec(raw: dict, source: str = "<spec>") -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as error:
+        raise EelbertError(validation_message(error, source)) from None
+
+
+def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -> EelbertConfig:
+    """The transformers config a spec's ``model`` section describes."""
+    if model.checkpoint is not None:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(model.checkpoint)
+    hash_config = model.hash_config
+    vocabulary = vocabulary_of(load_tokenizer(tokenizer))
+    return make_config(
+        model.shape,
+        hash_config,
+        vocabulary,
+        mlm_head=model.mlm_head,
+        # the preset a model derives from, kept while its shape is the preset's (it picks the BERT twin)
+        preset=None if model.model_fields_set & {"layers", "hidden", "heads", "ffn"} else model.preset,
+        max_position_embeddings=model.max_positions,
+        hidden_dropout_prob=model.dropout,
+        attention_probs_dropout_prob=model.dropout,
+    )
+
+
+def spec_to_yaml(spec: ExperimentSpec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
