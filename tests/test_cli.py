@@ -1,0 +1,99 @@
+"""The command line: size-report and inspect-embedding, user errors as exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eelbert_cli.cli import app
+from eelbert_cli.core.models import build_model, preset_config
+
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_spec_error_exits_2_naming_the_yaml_path(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\nmodel: {preset: eelbert-tiny, hash: {ngram_min: 5, ngram_max: 2}}\n")
+    result = run("size-report", str(spec))
+    assert result.exit_code == 2
+    assert "model.hash" in result.stderr and "must not exceed" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    result = subprocess.run([sys.executable, "-m", "eelbert_cli.cli", "size-report", str(missing)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_size_report_of_a_spec_writes_its_run_directory(tmp_path, fixture_vocab_path):
+    out = tmp_path / "run"
+    result = run(
+        "size-report", str(EXPERIMENTS / "eelbert-tiny.yaml"), "--json",
+        "--set", f"tokenizer={fixture_vocab_path}", "--set", f"output_dir={out}",
+    )
+    assert result.exit_code == 0, result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["params_total"] == 479_104 and report["params_word_embedding"] == 0
+    assert report["bert_twin"] == "bert-tiny"
+    written = json.loads((out / "size_report.json").read_text())
+    assert written["file_bytes"] == report["file_bytes"]
+    assert (out / "size_report.md").read_text().startswith("| model")
+    assert "ngram_max: 3" in (out / "spec.resolved.yaml").read_text()
+    assert "torch" in json.loads((out / "environment.json").read_text())["packages"]
+
+
+def test_size_report_of_a_checkpoint_directory(tmp_path, vocabulary):
+    model = build_model(preset_config("uno-eelbert", vocabulary), "sequence-classification", num_labels=3)
+    model.save_pretrained(tmp_path / "ckpt")
+    result = run("size-report", str(tmp_path / "ckpt"), "--json")
+    assert result.exit_code == 0, result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["name"] == "ckpt" and report["params_total"] == 280_832 and report["layers"] == 1
+
+
+@pytest.mark.network
+def test_size_report_reproduces_the_paper_ratios():
+    """bert-tiny ~17.5 MB; eelbert-tiny ~9x smaller; uno-eelbert <= 1.2 MB and >= 15x smaller."""
+    result = run("size-report", "bert-tiny", "eelbert-tiny", "uno-eelbert", "--json")
+    assert result.exit_code == 0, result.stderr
+    reports = {r["name"]: r for r in json.loads(result.stdout)}
+    bert, eel, uno = reports["bert-tiny"], reports["eelbert-tiny"], reports["uno-eelbert"]
+    assert bert["params_total"] == 4_385_920 and bert["params_word_embedding"] == 3_906_816
+    assert 17.4e6 < bert["file_bytes"] < 17.7e6 and bert["ratio_vs_bert"] == pytest.approx(1.0)
+    assert 1.85e6 < eel["file_bytes"] < 2.0e6 and 8.5 < eel["ratio_vs_bert"] < 9.5
+    assert uno["file_bytes"] <= 1.2e6 and uno["ratio_vs_bert"] >= 15
+    assert uno["fp16_file_bytes"] < 0.51 * uno["file_bytes"] + 20_000  # halves, plus the header
+
+
+def test_inspect_embedding_shows_pieces_ngrams_and_neighbours(fixture_vocab_path):
+    result = run("inspect-embedding", "playing", "unbelievable", "--tokenizer", str(fixture_vocab_path), "--json", "--top-k", "3")
+    assert result.exit_code == 0, result.stderr
+    playing, unbelievable = json.loads(result.stdout)
+    assert [p["piece"] for p in playing["pieces"]] == ["playing"]
+    neighbours = [token for token, _ in playing["pieces"][0]["neighbours"]]
+    assert len(neighbours) == 3 and "playing" not in neighbours
+    assert {"play", "played", "plays", "player"} & set(neighbours)
+    assert "^pl" in playing["pieces"][0]["ngrams"]
+    assert [p["piece"] for p in unbelievable["pieces"]] == ["un", "##believ", "##able"]
+    assert unbelievable["whole_word"]["piece"] == "unbelievable"  # split words also get a whole-word vector
+
+
+def test_inspect_embedding_table_and_bad_options(fixture_vocab_path):
+    result = run("inspect-embedding", "cats", "--tokenizer", str(fixture_vocab_path), "--kind", "token")
+    assert result.exit_code == 0 and "kind=token" in result.stdout
+    result = run("inspect-embedding", "cats", "--tokenizer", str(fixture_vocab_path), "--ngram-min", "4", "--ngram-max", "2")
+    assert result.exit_code == 2 and "must not exceed" in result.stderr
+    result = run("inspect-embedding", "cats", "--tokenizer", "/no/such/vocab.txt")
+    assert result.exit_code == 2 and "/no/such/vocab.txt" in result.stderr

@@ -1,0 +1,179 @@
+"""The model zoo: one module swapped, exact parameter counts, save/load, Auto classes, MLM heads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertModel
+
+import eelbert_cli  # noqa: F401  (registers the Auto classes)
+from eelbert_cli.core.embeddings import HashEmbedding, HashTiedDecoder
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.hashing import HashConfig
+from eelbert_cli.core.models import (
+    PRESETS,
+    SHAPES,
+    EelbertForMaskedLM,
+    EelbertForSequenceClassification,
+    EelbertModel,
+    Shape,
+    build_model,
+    make_config,
+    parameter_count,
+    preset_config,
+)
+
+TINY = Shape(layers=1, hidden=16, heads=2, ffn=32)
+AUTO = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}
+CLASSES = {"base": EelbertModel, "masked-lm": EelbertForMaskedLM, "sequence-classification": EelbertForSequenceClassification}
+
+# DESIGN.md section 4: transformers' BertModel with pooler, vocabulary 30,522, 512 positions, 2 types.
+EXPECTED_PARAMS = {
+    "bert-tiny": 4_385_920,
+    "bert-mini": 11_170_560,
+    "bert-small": 28_763_648,
+    "bert-medium": 41_373_184,
+    "bert-base": 109_482_240,
+    "eelbert-tiny": 479_104,
+    "eelbert-mini": 3_356_928,
+    "eelbert-small": 13_136_384,
+    "eelbert-medium": 25_745_920,
+    "eelbert-base": 86_041_344,
+    "uno-eelbert": 280_832,
+}
+
+
+def tiny_config(vocabulary, kind="ngram", **kwargs):
+    return make_config(TINY, HashConfig(kind=kind), vocabulary, **kwargs)
+
+
+def output_of(model, input_ids):
+    model.eval()
+    with torch.no_grad():
+        output = model(input_ids)
+    return output.last_hidden_state if hasattr(output, "last_hidden_state") else output.logits
+
+
+@pytest.fixture(scope="module")
+def bert_vocabulary_sized() -> list[str]:
+    """30,522 distinct strings: the counts depend on the vocabulary's size, not its content."""
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"tok{i}" for i in range(30_517)]
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMS))
+def test_preset_parameter_counts_match_design(name, bert_vocabulary_sized):
+    model = build_model(preset_config(name, bert_vocabulary_sized))
+    assert parameter_count(model) == EXPECTED_PARAMS[name]
+
+
+def test_every_preset_is_covered_and_uno_is_one_layer():
+    assert set(PRESETS) == set(EXPECTED_PARAMS)
+    assert PRESETS["uno-eelbert"].shape == SHAPES["uno"] and SHAPES["uno"].layers == 1
+    assert PRESETS["uno-eelbert"].bert_twin == "bert-tiny"
+
+
+@pytest.mark.parametrize("kind", ["ngram", "token"])
+def test_hash_embedding_has_no_trainable_parameters(vocabulary, kind):
+    model = build_model(tiny_config(vocabulary, kind))
+    embedding = model.embeddings.word_embeddings
+    assert isinstance(embedding, HashEmbedding)
+    assert list(embedding.parameters()) == []
+    assert "embeddings.word_embeddings.table" not in model.state_dict()
+
+
+def test_only_the_word_embedding_is_swapped(vocabulary):
+    """Everything else is transformers' BERT, parameter for parameter."""
+    eelbert = build_model(tiny_config(vocabulary))
+    bert = BertModel(eelbert.config)
+    ours = {n: p.shape for n, p in eelbert.named_parameters()}
+    theirs = {n: p.shape for n, p in bert.named_parameters() if not n.startswith("embeddings.word_embeddings")}
+    assert ours == theirs
+
+
+def test_learned_kind_is_plain_bert(vocabulary):
+    model = build_model(tiny_config(vocabulary, "learned"))
+    assert isinstance(model.embeddings.word_embeddings, torch.nn.Embedding)
+    assert model.config.hash_vocabulary is None
+
+
+def test_cache_and_on_the_fly_vectors_are_identical(vocabulary):
+    embedding = build_model(tiny_config(vocabulary)).embeddings.word_embeddings
+    ids = torch.tensor([[2, 10, 40, 3], [2, 5, 0, 0]])
+    from_cache = embedding(ids)
+    on_the_fly = embedding.embed_strings([vocabulary[i] for i in ids.flatten().tolist()]).view_as(from_cache)
+    assert torch.equal(from_cache, on_the_fly)
+
+
+@pytest.mark.parametrize("kind", ["ngram", "learned"])
+@pytest.mark.parametrize("task", list(AUTO))
+def test_save_then_auto_load_gives_identical_outputs(tmp_path, vocabulary, kind, task):
+    torch.manual_seed(0)
+    model = build_model(tiny_config(vocabulary, kind), task)
+    model.save_pretrained(tmp_path)
+    loaded = AUTO[task].from_pretrained(tmp_path)
+    assert type(loaded) is CLASSES[task]
+    ids = torch.randint(0, len(vocabulary), (3, 7))
+    assert torch.equal(output_of(model, ids), output_of(loaded, ids))
+
+
+def test_checkpoint_holds_no_word_table_and_config_holds_the_vocabulary(tmp_path, vocabulary):
+    build_model(tiny_config(vocabulary), "masked-lm").save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as weights:
+        keys = set(weights.keys())
+    assert not any("word_embeddings" in key for key in keys)
+    assert not any(key.startswith("cls.predictions.decoder.weight") for key in keys)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "eelbert" and config["hash_vocabulary"] == vocabulary
+
+
+def test_loaded_table_is_rebuilt_not_left_uninitialised(tmp_path, vocabulary):
+    model = build_model(tiny_config(vocabulary))
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert torch.equal(loaded.embeddings.word_embeddings.table, model.embeddings.word_embeddings.table)
+
+
+def test_tied_mlm_head_uses_the_hash_table(vocabulary):
+    model = build_model(tiny_config(vocabulary), "masked-lm").eval()
+    decoder = model.cls.predictions.decoder
+    assert isinstance(decoder, HashTiedDecoder)
+    assert decoder.bias is model.cls.predictions.bias
+    hidden = torch.randn(4, TINY.hidden)
+    table = model.bert.embeddings.word_embeddings.table
+    torch.testing.assert_close(decoder(hidden), hidden @ table.T + decoder.bias)
+    vocabulary_sized = [n for n, p in model.named_parameters() if p.shape[0] == len(vocabulary) and p.dim() == 2]
+    assert vocabulary_sized == []
+
+
+def test_untied_mlm_head_has_its_own_trainable_decoder(tmp_path, vocabulary):
+    config = tiny_config(vocabulary, mlm_head="untied")
+    model = build_model(config, "masked-lm")
+    decoder = model.cls.predictions.decoder
+    assert isinstance(decoder, torch.nn.Linear) and decoder.weight.shape == (len(vocabulary), TINY.hidden)
+    tied_count = parameter_count(build_model(tiny_config(vocabulary), "masked-lm"))
+    assert parameter_count(model) == tied_count + len(vocabulary) * TINY.hidden
+    model.save_pretrained(tmp_path)
+    ids = torch.randint(0, len(vocabulary), (2, 5))
+    assert torch.equal(output_of(model, ids), output_of(AutoModelForMaskedLM.from_pretrained(tmp_path), ids))
+
+
+def test_bert_mlm_head_stays_tied_to_the_learned_table(vocabulary):
+    model = build_model(tiny_config(vocabulary, "learned"), "masked-lm")
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+
+
+def test_masked_lm_checkpoint_fine_tunes_with_the_encoder_kept(tmp_path, vocabulary):
+    pretrained = build_model(tiny_config(vocabulary), "masked-lm")
+    pretrained.save_pretrained(tmp_path)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    for name, tensor in pretrained.bert.encoder.state_dict().items():
+        assert torch.equal(classifier.bert.encoder.state_dict()[name], tensor)
+    assert classifier.classifier.out_features == 3
+
+
+def test_hidden_not_divisible_by_heads_is_a_user_error(vocabulary):
+    with pytest.raises(EelbertError, match="divisible"):
+        make_config(Shape(1, 30, 4, 8), HashConfig(), vocabulary)

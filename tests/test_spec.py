@@ -1,0 +1,125 @@
+"""Experiment specs: strict validation with YAML paths in the message, overrides, model forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.spec import load_spec, resolve_model_config, spec_to_yaml
+
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+
+
+def write_spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def spec_error(tmp_path: Path, text: str, overrides: list[str] | None = None) -> str:
+    with pytest.raises(EelbertError) as caught:
+        load_spec(write_spec(tmp_path, text), overrides)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_specs_validate(path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+
+
+def test_preset_shorthand_and_defaults(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "name: a\nmodel: uno-eelbert\n"))
+    assert spec.model.preset == "uno-eelbert"
+    assert spec.run_dir == Path("runs/a")
+    assert spec.model.hash_config.kind == "ngram" and spec.model.shape.layers == 1
+
+
+def test_preset_hash_fields_merge_over_the_preset(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "name: a\nmodel: {preset: bert-tiny, hash: {kind: token}}\n"))
+    assert spec.model.hash_config.kind == "token"
+    spec = load_spec(write_spec(tmp_path, "name: a\nmodel: {preset: eelbert-tiny, hash: {ngram_max: 4}}\n"))
+    assert (spec.model.hash_config.kind, spec.model.hash_config.ngram_max) == ("ngram", 4)
+
+
+def test_unknown_key_names_its_yaml_path(tmp_path):
+    message = spec_error(tmp_path, "name: a\nmodel: {preset: eelbert-tiny, hash: {ngram_mx: 4}}\n")
+    assert "model.hash.ngram_mx" in message and "unknown key" in message
+
+
+def test_wrong_type_names_its_yaml_path(tmp_path):
+    message = spec_error(tmp_path, "name: a\nmodel: {layers: two, hidden: 8, heads: 2, ffn: 8}\n")
+    assert "model.layers" in message and "integer" in message
+
+
+def test_string_number_is_not_silently_coerced(tmp_path):
+    assert "model.hidden" in spec_error(tmp_path, "name: a\nmodel: {preset: eelbert-tiny, hidden: '128'}\n")
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("{layers: 2, hidden: 100, heads: 3, ffn: 64}", "divisible"),
+        ("{preset: eelbert-tiny, hash: {ngram_min: 4, ngram_max: 2}}", "must not exceed"),
+        ("{layers: -1, hidden: 8, heads: 2, ffn: 8}", "model.layers"),
+        ("{preset: eelbert-tiny, hash: {scale: -2.0}}", "model.hash.scale"),
+        ("{preset: gpt-tiny}", "valid presets"),
+        ("{hidden: 8}", "give all of layers, hidden, heads and ffn"),
+        ("{checkpoint: somewhere, layers: 2}", "checkpoint fixes the architecture"),
+    ],
+)
+def test_impossible_values_are_errors(tmp_path, model, expected):
+    assert expected in spec_error(tmp_path, f"name: a\nmodel: {model}\n")
+
+
+def test_missing_required_keys(tmp_path):
+    message = spec_error(tmp_path, "output_dir: x\n")
+    assert "name: Field required" in message and "model: Field required" in message
+
+
+def test_model_string_that_is_neither_preset_nor_checkpoint(tmp_path):
+    assert "neither a preset" in spec_error(tmp_path, "name: a\nmodel: no-such-thing\n")
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(EelbertError, match="does not exist"):
+        load_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(EelbertError, match="not UTF-8"):
+        load_spec(bad)
+    with pytest.raises(EelbertError, match="not valid YAML"):
+        load_spec(write_spec(tmp_path, "name: [unclosed\n"))
+    with pytest.raises(EelbertError, match="mapping"):
+        load_spec(write_spec(tmp_path, "- just\n- a list\n"))
+
+
+def test_set_overrides_are_type_checked(tmp_path):
+    path = write_spec(tmp_path, "name: a\nmodel: eelbert-tiny\n")
+    spec = load_spec(path, ["model.hash.ngram_max=4", "model.mlm_head=untied", "output_dir=elsewhere"])
+    assert spec.model.hash_config.ngram_max == 4 and spec.model.mlm_head == "untied"
+    assert spec.run_dir == Path("elsewhere")
+    with pytest.raises(EelbertError, match="model.hash.ngram_max"):
+        load_spec(path, ["model.hash.ngram_max=lots"])
+    with pytest.raises(EelbertError, match="dotted.key=value"):
+        load_spec(path, ["model.hash.ngram_max"])
+    with pytest.raises(EelbertError, match="model.nonsense"):
+        load_spec(path, ["model.nonsense=1"])
+
+
+def test_resolved_config_carries_shape_hash_and_vocabulary(tmp_path, fixture_vocab_path, vocabulary):
+    spec = load_spec(EXPERIMENTS / "eelbert-custom.yaml", [f"tokenizer={fixture_vocab_path}"])
+    config = resolve_model_config(spec.model, spec.tokenizer)
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (3, 192, 3)
+    assert (config.hash_ngram_min, config.hash_ngram_max, config.hash_values) == (2, 4, "ternary")
+    assert config.max_position_embeddings == 256
+    assert config.hash_vocabulary == vocabulary and config.preset is None
+
+
+def test_resolved_spec_round_trips(tmp_path):
+    spec = load_spec(EXPERIMENTS / "eelbert-tiny.yaml", ["model.hash.seed=3"])
+    again = load_spec(write_spec(tmp_path, spec_to_yaml(spec)))
+    assert again == spec and yaml.safe_load(spec_to_yaml(spec))["model"]["hash"]["seed"] == 3
