@@ -19,6 +19,11 @@ $(BIN)/eelbert: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+# The main job on the built-in offline default: what the paper's models cost, and what the hash sees.
+demo: install
+	$(BIN)/eelbert size-report bert-tiny eelbert-tiny uno-eelbert
+	$(BIN)/eelbert inspect-embedding playing unbelievable eelbert --top-k 5
+
 bench: install
 	$(BIN)/python benchmarks/bench_hash.py --json
 
