@@ -54,6 +54,34 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+@app.command("pretrain")
+@user_errors
+def pretrain_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML) with a 'pretrain' section.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in the run directory.")] = False,
+    stop_after_steps: Annotated[
+        Optional[int], typer.Option(min=1, help="Pause with a checkpoint after this many steps (resume later).")
+    ] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Masked-LM pretraining; writes a checkpoint transformers' Auto classes load."""
+    from eelbert_cli.core.pretrain import pretrain
+    from eelbert_cli.core.spec import load_spec
+
+    _quiet_transformers()
+    outcome = pretrain(load_spec(spec, overrides or []), resume=resume, stop_after_steps=stop_after_steps)
+    if outcome.paused_at_step is not None:
+        console.print(f"paused at step {outcome.paused_at_step}; checkpoint {outcome.checkpoint}. Continue with --resume.")
+        return
+    results = outcome.results
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        console.print(
+            f"pretrained {results['steps']} steps, {results['tokens']:,} tokens at {results['tokens_per_second']:,} tokens/s; "
+            f"held-out MLM loss {results['heldout_loss']:.3f}, accuracy {results['heldout_accuracy']:.3f}\n"
+            f"checkpoint: {outcome.checkpoint}"
+        )
+
+
 @app.command("size-report")
 @user_errors
 def size_report_command(

@@ -111,7 +111,7 @@ class FilesCorpus(_Source):
             raise EelbertError(f"corpus file {path} holds no text (checked field {self.text_field!r} where it applies)")
 
     def fingerprint(self) -> dict[str, Any]:
-        files = [_stat_fingerprint(path, path) for path in expand_paths(self.paths)]
+        files = [_stat_fingerprint(path, path.resolve()) for path in expand_paths(self.paths)]
         return {**self.model_dump(), "files": files}
 
 
@@ -403,7 +403,9 @@ _REF = re.compile(r"<ref\b[^>]*/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _DROPPED_TAGS = re.compile(r"<(math|gallery|timeline|score|syntaxhighlight|source|imagemap|chem)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 _TABLE = re.compile(r"\{\|(?:(?!\{\|).)*?\|\}", re.S)
-_WIKILINK = re.compile(r"\[\[((?:[^\[\]]|\[(?!\[)|\](?!\]))*)\]\]")  # no [[ or ]] inside: innermost
+# Innermost links: no "[[" or "]]" inside, except a "]" right before the closing "]]" (a caption
+# ending in a [bracket]).
+_WIKILINK = re.compile(r"\[\[((?:[^\[\]]|\[(?!\[)|\](?!\])|\](?=\]\]))*)\]\]")
 _EXTERNAL_LINK = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]+(?:\s+([^\]]*))?\]")
 _HEADING = re.compile(r"^=+.*=+[ \t]*$", re.M)
 _QUOTES = re.compile(r"'{2,}")

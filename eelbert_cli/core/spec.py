@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eelbert_cli.core.corpora import BuiltinCorpus, CorpusSource
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.hashing import HashConfig
 from eelbert_cli.core.models import PRESETS, EelbertConfig, Shape, get_preset, is_checkpoint_dir, make_config
@@ -105,12 +106,66 @@ class ModelSpec(StrictSpec):
         return f"{self.preset or 'custom'}*"
 
 
+class BudgetSpec(StrictSpec):
+    """Exactly one of steps, tokens or wall-clock minutes; the LR schedule follows it."""
+
+    steps: int | None = Field(None, ge=1)
+    tokens: int | None = Field(None, ge=1)
+    minutes: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BudgetSpec:
+        given = [name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of steps, tokens, minutes (got {', '.join(given) or 'none'})")
+        return self
+
+
+class PretrainSpec(StrictSpec):
+    """Masked-LM pretraining: data, objective, optimiser, budget, implementation."""
+
+    corpus: list[CorpusSource] = Field(default_factory=lambda: [BuiltinCorpus(kind="builtin", name="news")], min_length=1)
+    tokenizer_vocab_size: int | None = Field(None, ge=64)  # train a WordPiece of this size on the corpus
+    seq_len: int = Field(128, ge=8)
+    heldout: float | int = Field(0.01, ge=0)  # a fraction (float < 1) or a number of sequences (int)
+    mask_rate: float = Field(0.15, gt=0, lt=1)
+    whole_word_masking: bool = False
+    batch_size: int = Field(64, ge=1)  # sequences per device per micro-step
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    warmup: float = Field(0.06, ge=0, lt=1)  # fraction of the budget
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.98, ge=0, lt=1)
+    clip_norm: float | None = Field(1.0, gt=0)
+    dropout: float | None = Field(None, ge=0, lt=1)  # overrides model.dropout while pretraining
+    budget: BudgetSpec = Field(default_factory=lambda: BudgetSpec(minutes=5.0))
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 autocast on a GPU that has it
+    compile: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(200, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    eval_every: int | None = Field(None, ge=1)
+    eval_batches: int = Field(20, ge=1)
+
+    @field_validator("heldout")
+    @classmethod
+    def _fraction_or_count(cls, value: float | int) -> float | int:
+        if isinstance(value, float) and value >= 1:
+            raise ValueError("a held-out fraction must be below 1 (give an int for a number of sequences)")
+        return value
+
+
 class ExperimentSpec(StrictSpec):
     name: str = Field(min_length=1)
     output_dir: str | None = None
     model: ModelSpec
     tokenizer: str = DEFAULT_TOKENIZER
     seed: int = 0
+    pretrain: PretrainSpec | None = None
 
     @field_validator("name")
     @classmethod

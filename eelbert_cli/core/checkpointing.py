@@ -1,0 +1,91 @@
+"""Training checkpoints that survive a kill at any moment: safetensors only, written atomically.
+
+Layout of one checkpoint directory (``checkpoints/step-00000500``):
+    model/                 save_pretrained of the masked-LM model (loadable by Auto classes)
+    optimizer.safetensors  every optimizer state tensor, keyed "<param index>.<name>"
+    trainer_state.json     step, tokens, elapsed time, optimizer hyper-parameters
+
+Randomness (data order, masking, dropout) is a pure function of (seed, step, rank), so the step
+number is all the RNG state a resume needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from eelbert_cli.core.errors import EelbertError
+
+CHECKPOINT_PREFIX = "step-"
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{CHECKPOINT_PREFIX}{step:08d}"
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a directory without its state file never counts)."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    checkpoints = list_checkpoints(root)
+    return checkpoints[-1] if checkpoints else None
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{index}.{name}"] = tensor.detach().cpu().contiguous()
+    return tensors, state["param_groups"]
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_checkpoint(root: Path, step: int, model, optimizer: torch.optim.Optimizer, trainer_state: dict, keep: int) -> Path:
+    """Write into a temporary sibling, then rename: a kill mid-write leaves the last one intact."""
+    final = root / checkpoint_name(step)
+    partial = root / (final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save_pretrained(partial / "model", safe_serialization=True)
+    tensors, groups = optimizer_tensors(optimizer)
+    save_file(tensors, str(partial / OPTIMIZER_FILE))
+    state = {**trainer_state, "step": step, "optimizer_param_groups": groups}
+    (partial / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    for old in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_trainer_state(checkpoint: Path) -> dict:
+    try:
+        return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise EelbertError(f"checkpoint {checkpoint} is unreadable ({error}); delete it to resume from the one before") from None
+
+
+def load_optimizer_state(checkpoint: Path, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    tensors = load_file(str(checkpoint / OPTIMIZER_FILE))
+    restore_optimizer(optimizer, tensors, state["optimizer_param_groups"])
