@@ -1,0 +1,102 @@
+"""Our masked-LM training step vs transformers' BertForMaskedLM step, same shape, batch and machine.
+
+transformers' step is what ``run_mlm.py`` trains: logits for every position over the whole
+vocabulary, cross-entropy with -100 on unmasked positions. Ours projects only the masked positions.
+Both use the same masked batches, AdamW and gradient clipping; tokens/s counts input tokens.
+
+    python benchmarks/bench_pretrain.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from transformers import BertConfig, BertForMaskedLM
+
+from eelbert_cli.core.masking import MaskingVocabulary, mask_tokens
+from eelbert_cli.core.models import build_model, preset_config
+from eelbert_cli.core.pretrain import MaskedLMObjective
+from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
+
+
+def timed_steps(step, batches, warmup: int) -> float:
+    """Tokens per second over the batches after ``warmup`` untimed steps."""
+    for inputs, labels in batches[:warmup]:
+        step(inputs, labels)
+    start = time.perf_counter()
+    for inputs, labels in batches[warmup:]:
+        step(inputs, labels)
+    seconds = time.perf_counter() - start
+    return sum(inputs.numel() for inputs, _ in batches[warmup:]) / seconds
+
+
+def training_step(compute_loss, parameters):
+    optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+
+    def step(inputs, labels):
+        loss = compute_loss(inputs, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def ours(preset: str, vocabulary: list[str]):
+    model = build_model(preset_config(preset, vocabulary), "masked-lm").train()
+    objective = MaskedLMObjective(model)
+    return training_step(lambda inputs, labels: objective(inputs, labels)[0], list(model.parameters()))
+
+
+def transformers_reference(preset: str, vocabulary: list[str]):
+    """transformers' own BertForMaskedLM; for eelbert, the same encoder shape with its tied table."""
+    ours_config = preset_config(preset, vocabulary)
+    config = BertConfig(**{k: v for k, v in ours_config.to_dict().items() if k in BertConfig().to_dict() and k != "model_type"})
+    model = BertForMaskedLM(config).train()
+    return training_step(lambda inputs, labels: model(input_ids=inputs, labels=labels).loss, list(model.parameters()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per model (after 3 warmup steps)")
+    parser.add_argument("--presets", nargs="+", default=["bert-tiny", "eelbert-tiny"])
+    args = parser.parse_args()
+
+    vocabulary = vocabulary_of(load_tokenizer())
+    masking = MaskingVocabulary.from_tokens(vocabulary)
+    generator = torch.Generator().manual_seed(0)
+    warmup = 3
+    batches = []
+    for _ in range(warmup + args.steps):
+        ids = torch.randint(999, len(vocabulary), (args.batch, args.seq_len), generator=generator)
+        ids[:, 0], ids[:, -1] = vocabulary.index("[CLS]"), vocabulary.index("[SEP]")
+        batches.append(mask_tokens(ids, 0.15, masking, generator))
+
+    result: dict = {"batch": args.batch, "seq_len": args.seq_len, "torch_threads": torch.get_num_threads(), "models": {}}
+    for preset in args.presets:
+        torch.manual_seed(0)
+        theirs_tps = timed_steps(transformers_reference(preset, vocabulary), batches, warmup)
+        torch.manual_seed(0)
+        ours_tps = timed_steps(ours(preset, vocabulary), batches, warmup)
+        result["models"][preset] = {
+            "tokens_per_second_ours": round(ours_tps),
+            "tokens_per_second_hf": round(theirs_tps),
+            "ratio": round(ours_tps / theirs_tps, 2),
+        }
+    result["reference"] = "transformers BertForMaskedLM, logits at every position over the full vocabulary (as run_mlm.py trains)"
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for preset, figures in result["models"].items():
+            print(f"{preset:14s} ours {figures['tokens_per_second_ours']:>8,} tok/s   transformers {figures['tokens_per_second_hf']:>8,} tok/s   ratio {figures['ratio']}")
+
+
+if __name__ == "__main__":
+    main()
