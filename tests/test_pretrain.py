@@ -1,0 +1,245 @@
+"""Masked-LM pretraining: masking, schedule, data order, the objective, and whole runs (resume, signals, DDP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForMaskedLM
+from typer.testing import CliRunner
+
+from eelbert_cli.cli import app
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens
+from eelbert_cli.core.models import Shape, build_model, make_config
+from eelbert_cli.core.hashing import HashConfig
+from eelbert_cli.core.pretrain import BatchOrder, MaskedLMObjective, lr_multiplier, make_optimizer, pretrain
+from eelbert_cli.core.spec import PretrainSpec, validate_spec
+
+runner = CliRunner()
+WORDS = "the cat sat on a mat while dogs played in the house and people watched a good movie about running players".split()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    rng = random.Random(0)
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 40))) for _ in range(120)) + "\n")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+
+
+def spec_dict(tmp_path: Path, corpus: Path, vocab: Path, **pretrain) -> dict:
+    return {
+        "name": "t",
+        "output_dir": str(tmp_path / "run"),
+        "tokenizer": str(vocab),
+        "model": {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 64, "dropout": 0.1},
+        "pretrain": {
+            "corpus": [{"kind": "files", "paths": [str(corpus)]}],
+            "seq_len": 16, "batch_size": 4, "heldout": 4, "lr": 3e-3, "log_every": 1,
+            "checkpoint_every": 4, "budget": {"steps": 12}, **pretrain,
+        },
+    }
+
+
+def write_spec(tmp_path: Path, data: dict) -> Path:
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------------- masking
+@pytest.fixture
+def masking(vocabulary) -> MaskingVocabulary:
+    return MaskingVocabulary.from_tokens(vocabulary)
+
+
+def test_masking_rate_specials_and_80_10_10(masking, vocabulary):
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, len(vocabulary), (400, 128), generator=generator)
+    ids[:, 0], ids[:, -1] = 2, 3  # [CLS] ... [SEP]
+    corrupted, labels = mask_tokens(ids, 0.15, masking, generator)
+    chosen = labels != IGNORE_INDEX
+    assert 0.14 < chosen.float().mean().item() < 0.16
+    assert not chosen[:, 0].any() and not chosen[:, -1].any()
+    assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(corrupted[~chosen], ids[~chosen])
+    as_mask = (corrupted[chosen] == masking.mask_id).float().mean().item()
+    unchanged = (corrupted[chosen] == ids[chosen]).float().mean().item()
+    assert 0.78 < as_mask < 0.82 and 0.09 < unchanged < 0.12  # 10% kept (+ random hits of the same id)
+    assert not masking.special[corrupted[chosen & (corrupted != masking.mask_id)]].any()
+
+
+def test_whole_word_masking_masks_all_pieces_of_a_word(masking, vocabulary):
+    un, believ, able, cat = (vocabulary.index(t) for t in ("un", "##believ", "##able", "cat"))
+    ids = torch.tensor([[2] + [un, believ, able, cat] * 30 + [3]])
+    chosen = choose_positions(ids, 0.5, masking, torch.Generator().manual_seed(1), whole_word=True)
+    words = chosen[0, 1:-1].view(30, 4)
+    assert torch.equal(words[:, 0], words[:, 1]) and torch.equal(words[:, 0], words[:, 2])
+    assert words[:, 0].any() and not words[:, 0].all()
+
+
+def test_masking_is_a_function_of_the_generator_seed(masking):
+    ids = torch.randint(5, 60, (4, 32))
+    first = mask_tokens(ids, 0.15, masking, torch.Generator().manual_seed(5))
+    again = mask_tokens(ids, 0.15, masking, torch.Generator().manual_seed(5))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+
+
+# ------------------------------------------------------------------------ schedule and order
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    assert lr_multiplier(0.05, 0.1, "linear", 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(0.1, 0.1, "linear", 0.0) == pytest.approx(1.0)
+    assert lr_multiplier(0.55, 0.1, "linear", 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(1.0, 0.1, "linear", 0.1) == pytest.approx(0.1)
+    assert lr_multiplier(0.55, 0.1, "cosine", 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(0.9, 0.0, "constant", 0.0) == 1.0
+
+
+def test_batch_order_splits_ranks_and_microsteps_and_covers_each_epoch():
+    order = BatchOrder(num_rows=48, batch_size=3, grad_accum=2, world_size=2, seed=0)
+    seen = [order.rows(step, micro, rank) for step in range(4) for micro in range(2) for rank in range(2)]
+    flat = torch.tensor([int(r) for rows in seen for r in rows])
+    assert sorted(flat.tolist()) == list(range(48))  # 4 steps x 12 rows = one epoch, no repeats
+    assert (order.rows(3, 1, 1) == BatchOrder(48, 3, 2, 2, 0).rows(3, 1, 1)).all()
+
+
+def test_weight_decay_only_on_matrices(vocabulary):
+    model = build_model(make_config(Shape(1, 16, 2, 32), HashConfig(), vocabulary), "masked-lm")
+    optimizer = make_optimizer(model, PretrainSpec(weight_decay=0.1), torch.device("cpu"))
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and all(p.dim() == 2 for p in decayed["params"])
+    assert plain["weight_decay"] == 0.0 and all(p.dim() == 1 for p in plain["params"])
+
+
+@pytest.mark.parametrize("kind", ["ngram", "learned"])
+def test_masked_only_loss_equals_full_vocabulary_loss(vocabulary, masking, kind):
+    """Projecting only the masked positions changes the cost, not the loss."""
+    torch.manual_seed(0)
+    model = build_model(make_config(Shape(1, 16, 2, 32), HashConfig(kind=kind), vocabulary), "masked-lm").eval()
+    ids = torch.randint(5, len(vocabulary), (3, 20))
+    inputs, labels = mask_tokens(ids, 0.3, masking, torch.Generator().manual_seed(0))
+    ours, _, count = MaskedLMObjective(model)(inputs, labels)
+    reference = model(input_ids=inputs, labels=labels).loss
+    torch.testing.assert_close(ours, reference)
+    assert count == (labels != IGNORE_INDEX).sum()
+
+
+# -------------------------------------------------------------------------------- whole runs
+def test_pretrain_cli_learns_and_writes_a_loadable_checkpoint(tmp_path, corpus, fixture_vocab_path):
+    spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 30}, lr=1e-2))
+    result = runner.invoke(app, ["pretrain", str(spec)])
+    assert result.exit_code == 0, result.stderr
+    run = tmp_path / "run"
+    rows = metrics(run)
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    assert {"step", "tokens", "loss", "lr", "tokens_per_second"} <= set(rows[0])
+    assert sum(r["loss"] for r in rows[-5:]) < sum(r["loss"] for r in rows[:5]) - 5 * 0.5
+    results = json.loads((run / "pretrain_results.json").read_text())
+    assert results["steps"] == 30 and results["tokens"] == 30 * 4 * 16 and results["heldout_masked_tokens"] > 0
+    model = AutoModelForMaskedLM.from_pretrained(run / "checkpoint")
+    assert type(model).__name__ == "EelbertForMaskedLM"
+    assert (run / "checkpoint" / "tokenizer.json").is_file() and (run / "spec.resolved.yaml").is_file()
+    assert len(list((run / "checkpoints").iterdir())) == 2  # keep_checkpoints
+
+
+def test_paused_and_resumed_run_matches_an_uninterrupted_one(tmp_path, corpus, fixture_vocab_path):
+    straight = validate_spec(spec_dict(tmp_path / "a", corpus, fixture_vocab_path))
+    pretrain(straight, progress=False)
+    split = validate_spec(spec_dict(tmp_path / "b", corpus, fixture_vocab_path))
+    paused = pretrain(split, stop_after_steps=5, progress=False)
+    assert paused.paused_at_step == 5 and paused.checkpoint.name == "step-00000005"
+    pretrain(split, resume=True, progress=False)
+    a = load_file(tmp_path / "a" / "run" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "run" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert metrics(tmp_path / "a" / "run")[-1]["loss"] == metrics(tmp_path / "b" / "run")[-1]["loss"]
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, corpus, fixture_vocab_path, monkeypatch):
+    calls = {"n": 0}
+    real_forward = MaskedLMObjective.forward
+
+    def poisoned(self, input_ids, labels):
+        calls["n"] += 1
+        loss, correct, count = real_forward(self, input_ids, labels)
+        return (loss * float("nan") if calls["n"] >= 7 else loss), correct, count
+
+    monkeypatch.setattr(MaskedLMObjective, "forward", poisoned)
+    spec = validate_spec(spec_dict(tmp_path, corpus, fixture_vocab_path, checkpoint_every=2))
+    with pytest.raises(EelbertError, match="NaN") as caught:
+        pretrain(spec, progress=False)
+    assert "step-00000006" in str(caught.value)
+    kept = load_file(tmp_path / "run" / "checkpoints" / "step-00000006" / "model" / "model.safetensors")
+    assert all(torch.isfinite(t).all() for t in kept.values())
+    assert not (tmp_path / "run" / "checkpoints" / "step-00000008").exists()
+
+
+def test_user_errors_exit_2(tmp_path, corpus, fixture_vocab_path):
+    too_long = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, seq_len=128))
+    result = runner.invoke(app, ["pretrain", str(too_long)])
+    assert result.exit_code == 2 and "128" in result.stderr and "Traceback" not in result.stderr
+    ok = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 2}))
+    assert runner.invoke(app, ["pretrain", str(ok)]).exit_code == 0
+    again = runner.invoke(app, ["pretrain", str(ok)])
+    assert again.exit_code == 2 and "--resume" in again.stderr
+    no_section = tmp_path / "plain.yaml"
+    no_section.write_text("name: x\nmodel: eelbert-tiny\n")
+    assert "no 'pretrain' section" in runner.invoke(app, ["pretrain", str(no_section)]).stderr
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "eelbert_cli.cli", *args]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, corpus, fixture_vocab_path):
+    spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 100000}, checkpoint_every=100000))
+    process = subprocess.Popen(_cli("pretrain", str(spec)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    metrics_file = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics_file.exists() and metrics_file.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+    [saved] = (tmp_path / "run" / "checkpoints").iterdir()
+    stopped_at = int(saved.name.split("-")[1])
+    resumed = subprocess.run(_cli("pretrain", str(spec), "--resume", "--stop-after-steps", "2"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"paused at step {stopped_at + 2}" in resumed.stdout.replace("\n", " ")
+
+
+def test_torchrun_two_cpu_processes_agree_and_write_once(tmp_path, corpus, fixture_vocab_path):
+    spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 6}, checkpoint_every=3))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "eelbert_cli.cli", "pretrain", str(spec)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    results = json.loads((run / "pretrain_results.json").read_text())
+    assert results["world_size"] == 2 and results["ranks_agree"] is True
+    assert results["tokens"] == 6 * 2 * 4 * 16  # tokens count every rank
+    rows = metrics(run)
+    assert [r["step"] for r in rows] == list(range(1, 7))  # one writer
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000003", "step-00000006"]
+    AutoModelForMaskedLM.from_pretrained(run / "checkpoint")
