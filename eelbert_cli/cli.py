@@ -82,6 +82,74 @@ def pretrain_command(
         )
 
 
+@app.command("finetune")
+@user_errors
+def finetune_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); its 'finetune' section (default: rotten-tomatoes).")],
+    overrides: SetOption = None,
+) -> None:
+    """Fine-tune one task over the spec's grid; select on dev; save the model and results."""
+    from eelbert_cli.core.reporting import finetune_table
+    from eelbert_cli.core.spec import load_spec
+    from eelbert_cli.core.suite import run_finetune
+
+    _quiet_transformers()
+    experiment = load_spec(spec, overrides or [])
+    result = run_finetune(experiment, spec)
+    console.print(finetune_table(result))
+    console.print(f"results: {experiment.run_dir / 'results.json'}   model: {experiment.run_dir / 'finetuned' / result.task.name}")
+
+
+@app.command("glue")
+@user_errors
+def glue_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); its 'glue' section names tasks and data.")],
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. cola,sst2,rte.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="glue_data/ directory (or save_to_disk dirs); default: the hub.")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Fine-tune and score GLUE tasks; print every metric and the GLUE score under both rules."""
+    from eelbert_cli.core.reporting import glue_table
+    from eelbert_cli.core.spec import load_spec
+    from eelbert_cli.core.suite import run_glue, update_results
+
+    _quiet_transformers()
+    extra = list(overrides or []) + ([f"glue.data_dir={data_dir}"] if data_dir else [])
+    experiment = load_spec(spec, extra)
+    names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    results = run_glue(experiment, names)
+    document = update_results(experiment, [])
+    table, notes = glue_table(results, document["glue"])
+    console.print(table)
+    for note in notes:
+        console.print(note)
+    console.print(f"results: {experiment.run_dir / 'results.json'}")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (e.g. RUN_DIR/finetuned/TASK).")],
+    task: Annotated[Optional[str], typer.Option(help="Task name; default: the one saved with the model.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="GLUE data directory; default: the hub.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split to score; default: the task's first dev split.")] = None,
+    predictions: Annotated[Optional[Path], typer.Option(help="Also write predictions here (index<TAB>prediction).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score a fine-tuned checkpoint on a split, or write its predictions where labels are hidden."""
+    from eelbert_cli.core.suite import evaluate_checkpoint
+
+    _quiet_transformers()
+    result = evaluate_checkpoint(checkpoint, task, data_dir, split, predictions)
+    if as_json:
+        print(json.dumps(asdict(result), indent=2))
+        return
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in (result.metrics or {}).items()) or "labels hidden: no metrics"
+    console.print(f"{result.task} {result.split} ({result.examples:,} examples): {scores}")
+    if result.predictions_file:
+        console.print(f"predictions: {result.predictions_file}")
+
+
 @app.command("size-report")
 @user_errors
 def size_report_command(

@@ -34,7 +34,8 @@ from eelbert_cli.core.corpora import iter_documents
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.manifest import write_atomic, write_manifest
 from eelbert_cli.core.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
-from eelbert_cli.core.models import EelbertConfig, EelbertForMaskedLM, build_model, load_model
+from eelbert_cli.core.models import EelbertForMaskedLM, build_model, load_model
+from eelbert_cli.core.optim import lr_multiplier, make_adamw, set_lr
 from eelbert_cli.core.packing import PackedDataset, pack_corpus
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec, resolve_model_config
 from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
@@ -139,28 +140,8 @@ class MaskedLMObjective(nn.Module):
 
 
 # ----------------------------------------------------------------------------------- schedule
-def lr_multiplier(progress: float, warmup: float, schedule: str, min_ratio: float) -> float:
-    """Warmup then decay, as a function of the fraction of the budget spent (steps or time)."""
-    progress = min(max(progress, 0.0), 1.0)
-    if warmup > 0 and progress < warmup:
-        return progress / warmup
-    if schedule == "constant":
-        return 1.0
-    decay = (progress - warmup) / (1.0 - warmup) if warmup < 1 else 1.0
-    shape = 1.0 - decay if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * decay))
-    return min_ratio + (1.0 - min_ratio) * shape
-
-
 def make_optimizer(model: nn.Module, settings: PretrainSpec, device: torch.device) -> torch.optim.AdamW:
-    """Weight decay on matrices only: biases, LayerNorm and other vectors are not decayed."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": settings.weight_decay},
-        {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(
-        groups, lr=settings.lr, betas=(settings.beta1, settings.beta2), eps=1e-6, fused=device.type == "cuda"
-    )
+    return make_adamw(model, settings.lr, settings.weight_decay, (settings.beta1, settings.beta2), device)
 
 
 @dataclass
@@ -380,8 +361,7 @@ def pretrain(
         while not budget.done(step, elapsed):
             step_started = time.perf_counter()
             lr = settings.lr * lr_multiplier(budget.progress(step, elapsed), settings.warmup, settings.schedule, settings.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(optimizer, lr)
             torch.manual_seed(derived_seed(spec.seed, step, runtime.rank, 1))  # dropout
             for micro in range(settings.grad_accum):
                 batch = train_data.batch(order.rows(step, micro, runtime.rank))

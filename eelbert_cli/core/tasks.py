@@ -681,9 +681,14 @@ def load_custom_task(spec: CustomTaskSpec | Mapping[str, Any], base_dir: str | P
 def write_submission(task: Task, split: Split, predictions: Sequence[Label], directory: str | Path) -> Path:
     """Write the TSV the GLUE server expects: ``index<TAB>prediction``, labels in the task's official form
     (strings like ``entailment`` for MNLI/QNLI/RTE, numbers otherwise, scores with 3 decimals for STS-B)."""
+    return write_predictions(task, split, predictions, Path(directory) / task.submission_file(split.name))
+
+
+def write_predictions(task: Task, split: Split, predictions: Sequence[Label], path: str | Path) -> Path:
+    """Predictions of any split in the submission format (``index<TAB>prediction``)."""
     if len(predictions) != len(split):
         raise EelbertError(f"{len(predictions)} predictions for the {len(split)} examples of {task.name} {split.name}")
-    path = Path(directory) / task.submission_file(split.name)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if task.type == "classification":
         values = [task.labels[int(prediction)] for prediction in predictions]
