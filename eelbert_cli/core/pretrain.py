@@ -67,8 +67,25 @@ class Runtime:
         return self.world_size > 1
 
 
+def limit_heap_fragmentation() -> None:
+    """Serve large CPU allocations from mmap so they return to the OS when freed.
+
+    The masked-position logits change shape every step; with glibc's default heap, freed blocks
+    of ever-different sizes pile up and peak memory grew from 1.1 GB to 3.5 GB over a 5-minute
+    eelbert-tiny run. Glibc only; elsewhere this does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def start_runtime(preference: str) -> Runtime:
     cuda = torch.cuda.is_available() and preference != "cpu"
+    limit_heap_fragmentation()
     if preference == "cuda" and not torch.cuda.is_available():
         raise EelbertError("pretrain.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
