@@ -25,7 +25,10 @@ demo: install
 	$(BIN)/eelbert inspect-embedding playing unbelievable eelbert --top-k 5
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_hash.py --json
+	$(BIN)/python benchmarks/bench_pretrain.py --json
+	$(BIN)/python benchmarks/bench_finetune.py --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
