@@ -54,6 +54,23 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+@app.command("run")
+@user_errors
+def run_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    overrides: SetOption = None,
+) -> None:
+    """Pretrain, fine-tune (finetune and/or glue sections) and size-report in one go; finished stages are skipped."""
+    from eelbert_cli.core.pipeline import run_experiment
+    from eelbert_cli.core.spec import load_spec
+
+    _quiet_transformers()
+    experiment = load_spec(spec, overrides or [])
+    stages = run_experiment(experiment, spec, say=lambda line: console.print(line, style="bold"))
+    console.print(", ".join(f"{stage}: {state}" for stage, state in stages.items()))
+    console.print(f"run directory: {experiment.run_dir}  (eelbert report {experiment.run_dir})")
+
+
 @app.command("pretrain")
 @user_errors
 def pretrain_command(
@@ -148,6 +165,29 @@ def evaluate_command(
     console.print(f"{result.task} {result.split} ({result.examples:,} examples): {scores}")
     if result.predictions_file:
         console.print(f"predictions: {result.predictions_file}")
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>) to compare.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where report.md/.csv/.json and the PNGs go.")] = Path("report"),
+    baseline: Annotated[
+        Optional[list[str]], typer.Option("--baseline", help="RUN=BASELINE: compare RUN with this run instead of its BERT twin (repeatable).")
+    ] = None,
+) -> None:
+    """A paper-style comparison table and plots, built only from the files in run directories."""
+    from eelbert_cli.core.report import build_report, parse_baselines
+
+    report = build_report(run_dirs, output_dir, parse_baselines(baseline))
+    for table in report.tables:
+        console.print(table)
+    for note in report.notes:
+        console.print(note, style="dim")
+    for name, why in report.skipped_plots.items():
+        console.print(f"{name} plot skipped: {why}", style="dim")
+    written = [report.markdown_path, report.csv_path, report.json_path, *report.plots.values()]
+    console.print("wrote " + ", ".join(str(p) for p in written))
 
 
 @app.command("size-report")

@@ -1,0 +1,105 @@
+"""`eelbert run`: pretrain -> fine-tune / GLUE -> size report, skipping what is already complete.
+
+Each finished stage records a fingerprint of the spec sections it depends on in ``stages.json``.
+Re-running the same spec skips finished stages (cheap and safe); an interrupted pretraining stage
+resumes from its checkpoint; a spec that changed under a finished pretraining stage is refused
+rather than silently mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from eelbert_cli.core.checkpointing import latest_checkpoint
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.manifest import write_atomic, write_manifest
+from eelbert_cli.core.spec import ExperimentSpec
+
+STAGES_FILE = "stages.json"
+
+
+def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
+    data = spec.model_dump(mode="json")
+    relevant = {key: data.get(key) for key in ("model", "tokenizer", "seed", *sections)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class StageLedger:
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / STAGES_FILE
+        self.done: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+
+    def is_done(self, stage: str, key: str) -> bool:
+        return self.done.get(stage) == key
+
+    def mark(self, stage: str, key: str) -> None:
+        self.done[stage] = key
+        write_atomic(self.path, json.dumps(self.done, indent=2) + "\n")
+
+
+def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, str]:
+    """Run every stage the spec has; returns stage -> 'ran' | 'skipped'."""
+    from eelbert_cli.core.pretrain import pretrain
+    from eelbert_cli.core.suite import finetune_task, model_source
+
+    run_dir = spec.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_manifest(spec)
+    ledger = StageLedger(run_dir)
+    outcome: dict[str, str] = {}
+
+    if spec.pretrain is not None:
+        key = fingerprint(spec, "pretrain")
+        if ledger.is_done("pretrain", key):
+            outcome["pretrain"] = "skipped"
+        else:
+            if "pretrain" in ledger.done:
+                raise EelbertError(
+                    f"{run_dir} holds a finished pretraining run from a different spec; use another output_dir or delete it"
+                )
+            resume = latest_checkpoint(run_dir / "checkpoints") is not None
+            say(f"[stage] pretrain{' (resuming)' if resume else ''}")
+            pretrain(spec, resume=resume, progress=progress)
+            ledger.mark("pretrain", key)
+            outcome["pretrain"] = "ran"
+
+    tasks: list[tuple[str, str | dict, str | None, Path]] = []
+    if spec.finetune is not None:
+        task = spec.finetune.task
+        tasks.append((task["name"] if isinstance(task, dict) else task, task, spec.finetune.data_dir, spec_path.parent))
+    if spec.glue is not None:
+        tasks += [(name, name, spec.glue.data_dir, Path(".")) for name in spec.glue.tasks]
+    for name, task, data_dir, base in tasks:
+        stage = f"finetune:{name}"
+        key = fingerprint(spec, "pretrain", "finetune", "glue")
+        if ledger.is_done(stage, key):
+            outcome[stage] = "skipped"
+            continue
+        say(f"[stage] fine-tune {name}")
+        finetune_task(spec, task, data_dir, base, progress)
+        ledger.mark(stage, key)
+        outcome[stage] = "ran"
+
+    key = fingerprint(spec, "pretrain", "finetune")
+    if ledger.is_done("size", key) and (run_dir / "size_report.json").is_file():
+        outcome["size"] = "skipped"
+    else:
+        from eelbert_cli.core.reporting import write_size_outputs
+        from eelbert_cli.core.size import size_report
+        from eelbert_cli.core.targets import as_eelbert_config
+
+        source = model_source(spec)
+        if source.checkpoint is not None:
+            from transformers import AutoConfig
+
+            config = as_eelbert_config(AutoConfig.from_pretrained(source.checkpoint))
+        else:
+            config = source.config
+        write_size_outputs(spec, size_report(spec.name, config))
+        ledger.mark("size", key)
+        outcome["size"] = "ran"
+    return outcome
+

@@ -1,0 +1,51 @@
+"""`eelbert run`: every stage once, finished stages skipped, changed specs refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from eelbert_cli.cli import app
+from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
+
+runner = CliRunner()
+
+
+def test_run_does_every_stage_then_skips_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join("the good movie was fun and the bad film was boring" for _ in range(60)))
+    spec = {
+        "name": "pipeline", "output_dir": str(tmp_path / "run"), "tokenizer": str(FIXTURES / "vocab.txt"), "model": TINY_MODEL,
+        "pretrain": {"corpus": [{"kind": "files", "paths": [str(corpus)]}], "seq_len": 16, "batch_size": 4, "heldout": 2,
+                     "budget": {"steps": 4}, "log_every": 2},
+        "finetune": {"task": sentiment_files(tmp_path, rows=40), "max_seq_len": 32,
+                     "grid": {"lr": [1e-3], "epochs": [1], "batch_size": [8], "seeds": [0]}},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+
+    first = runner.invoke(app, ["run", str(path)])
+    assert first.exit_code == 0, first.stderr
+    assert "pretrain: ran" in first.stdout and "finetune:toy-sentiment: ran" in first.stdout and "size: ran" in first.stdout
+    run = tmp_path / "run"
+    results = json.loads((run / "results.json").read_text())
+    assert results["tasks"]["toy-sentiment"]["model"].endswith("checkpoint")  # fine-tuned from its own pretraining
+    assert json.loads((run / "size_report.json").read_text())["params_word_embedding"] == 0
+    stamp = (run / "pretrain_results.json").stat().st_mtime_ns
+
+    again = runner.invoke(app, ["run", str(path)])
+    assert again.exit_code == 0, again.stderr
+    assert "pretrain: skipped" in again.stdout and "finetune:toy-sentiment: skipped" in again.stdout
+    assert (run / "pretrain_results.json").stat().st_mtime_ns == stamp
+
+    changed = runner.invoke(app, ["run", str(path), "--set", "pretrain.lr=0.01"])
+    assert changed.exit_code == 2 and "different spec" in changed.stderr
+
+    refit = runner.invoke(app, ["run", str(path), "--set", "finetune.grid.seeds=[0, 1]"])
+    assert refit.exit_code == 0, refit.stderr
+    assert "pretrain: skipped" in refit.stdout and "finetune:toy-sentiment: ran" in refit.stdout
+    assert json.loads((run / "results.json").read_text())["tasks"]["toy-sentiment"]["seeds"] == [0, 1]
