@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench results clean
 
 install: $(BIN)/eelbert
 
@@ -19,16 +19,27 @@ $(BIN)/eelbert: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
-# The main job on the built-in offline default: what the paper's models cost, and what the hash sees.
+# The main job on the built-in offline default: bert-tiny vs eelbert-tiny vs uno-eelbert, each
+# pretrained a few minutes on `news` and fine-tuned on rotten-tomatoes, against the same models from
+# scratch; then the report. ~12 minutes on 2 cores; re-running skips what is finished.
+DEMO_RUNS = bert-tiny eelbert-tiny uno-eelbert bert-tiny-scratch eelbert-tiny-scratch uno-eelbert-scratch
 demo: install
-	$(BIN)/eelbert size-report bert-tiny eelbert-tiny uno-eelbert
-	$(BIN)/eelbert inspect-embedding playing unbelievable eelbert --top-k 5
+	for spec in $(DEMO_RUNS); do $(BIN)/eelbert run experiments/demo/$$spec.yaml || exit 1; done
+	$(BIN)/eelbert report $(foreach r,$(DEMO_RUNS),runs/demo-$(r)) -o runs/demo-report
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_hash.py --json
 	$(BIN)/python benchmarks/bench_pretrain.py --json
 	$(BIN)/python benchmarks/bench_finetune.py --json
+
+# The committed CPU-scale results (docs/results/): ~1 hour on 2 cores. Finished stages are skipped.
+TINY_RUNS = tiny/bert-tiny tiny/eelbert-tiny tiny/uno-eelbert tiny/bert-tiny-scratch tiny/eelbert-tiny-scratch tiny/uno-eelbert-scratch
+HASH_RUNS = hash/token-tiny hash/token-uno hash/learned-uno
+results: install
+	for spec in $(TINY_RUNS) $(HASH_RUNS); do $(BIN)/eelbert run experiments/$$spec.yaml || exit 1; done
+	$(BIN)/eelbert report $(foreach r,$(TINY_RUNS),runs/$(subst /,-,$(r))) -o docs/results/tiny
+	$(BIN)/eelbert report runs/tiny-bert-tiny runs/tiny-eelbert-tiny runs/tiny-uno-eelbert $(foreach r,$(HASH_RUNS),runs/$(subst /,-,$(r))) -o docs/results/hash
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -120,7 +120,7 @@ def test_save_then_auto_load_gives_identical_outputs(tmp_path, vocabulary, kind,
 
 
 def test_checkpoint_holds_no_word_table_and_config_holds_the_vocabulary(tmp_path, vocabulary):
-    build_model(tiny_config(vocabulary), "masked-lm").save_pretrained(tmp_path)
+    build_model(tiny_config(vocabulary, mlm_head="tied"), "masked-lm").save_pretrained(tmp_path)
     with safe_open(tmp_path / "model.safetensors", "pt") as weights:
         keys = set(weights.keys())
     assert not any("word_embeddings" in key for key in keys)
@@ -137,7 +137,7 @@ def test_loaded_table_is_rebuilt_not_left_uninitialised(tmp_path, vocabulary):
 
 
 def test_tied_mlm_head_uses_the_hash_table(vocabulary):
-    model = build_model(tiny_config(vocabulary), "masked-lm").eval()
+    model = build_model(tiny_config(vocabulary, mlm_head="tied"), "masked-lm").eval()
     decoder = model.cls.predictions.decoder
     assert isinstance(decoder, HashTiedDecoder)
     assert decoder.bias is model.cls.predictions.bias
@@ -153,11 +153,16 @@ def test_untied_mlm_head_has_its_own_trainable_decoder(tmp_path, vocabulary):
     model = build_model(config, "masked-lm")
     decoder = model.cls.predictions.decoder
     assert isinstance(decoder, torch.nn.Linear) and decoder.weight.shape == (len(vocabulary), TINY.hidden)
-    tied_count = parameter_count(build_model(tiny_config(vocabulary), "masked-lm"))
+    tied_count = parameter_count(build_model(tiny_config(vocabulary, mlm_head="tied"), "masked-lm"))
     assert parameter_count(model) == tied_count + len(vocabulary) * TINY.hidden
     model.save_pretrained(tmp_path)
     ids = torch.randint(0, len(vocabulary), (2, 5))
     assert torch.equal(output_of(model, ids), output_of(AutoModelForMaskedLM.from_pretrained(tmp_path), ids))
+
+
+def test_mlm_head_defaults_by_embedding_kind(vocabulary):
+    assert tiny_config(vocabulary).mlm_head == "untied"
+    assert tiny_config(vocabulary, "learned").mlm_head == "tied"
 
 
 def test_bert_mlm_head_stays_tied_to_the_learned_table(vocabulary):

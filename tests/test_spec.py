@@ -123,3 +123,15 @@ def test_resolved_spec_round_trips(tmp_path):
     spec = load_spec(EXPERIMENTS / "eelbert-tiny.yaml", ["model.hash.seed=3"])
     again = load_spec(write_spec(tmp_path, spec_to_yaml(spec)))
     assert again == spec and yaml.safe_load(spec_to_yaml(spec))["model"]["hash"]["seed"] == 3
+
+
+def test_extends_merges_a_base_spec_deeply(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\nmodel: {preset: eelbert-tiny, hash: {ngram_max: 4, seed: 2}}\nseed: 7\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\nmodel: {hash: {seed: 5}}\n")
+    spec = load_spec(child)
+    assert (spec.name, spec.seed) == ("child", 7)
+    assert (spec.model.preset, spec.model.hash_config.ngram_max, spec.model.hash_config.seed) == ("eelbert-tiny", 4, 5)
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: x\nmodel: bert-tiny\n")
+    with pytest.raises(EelbertError, match="extends itself"):
+        load_spec(tmp_path / "loop.yaml")

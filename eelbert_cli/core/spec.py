@@ -56,7 +56,7 @@ class ModelSpec(StrictSpec):
     max_positions: int = Field(512, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     hash: HashSpec | None = None
-    mlm_head: Literal["tied", "untied"] = "tied"
+    mlm_head: Literal["tied", "untied"] | None = None  # default: tied for learned tables, untied for hash
 
     @field_validator("preset")
     @classmethod
@@ -304,9 +304,30 @@ def read_yaml_mapping(path: Path) -> dict:
     return data
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def read_spec_mapping(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A spec file with its ``extends: base.yaml`` chain merged in (paths relative to the file)."""
+    path = path.resolve()
+    if path in seen:
+        raise EelbertError(f"spec {path} extends itself through {' -> '.join(str(p) for p in seen)}")
+    data = read_yaml_mapping(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise EelbertError(f"spec {path}: 'extends' must be a path to another spec file")
+    return deep_merge(read_spec_mapping(path.parent / base, (*seen, path)), data)
+
+
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> ExperimentSpec:
     path = Path(path)
-    raw = apply_overrides(read_yaml_mapping(path), overrides or [])
+    raw = apply_overrides(read_spec_mapping(path), overrides or [])
     return validate_spec(raw, source=str(path))
 
 
