@@ -524,6 +524,8 @@ class TrainingProgress:
             TimeRemainingColumn(),
             disable=not enabled,
         )
+        self.plain_lines = enabled and not self.progress.console.is_terminal  # logs, CI, nohup: print lines instead
+        self.last_line = time.perf_counter()
         total = budget.total_steps or budget.seconds
         self.task = self.progress.add_task("pretrain", total=total, completed=self._completed(step, elapsed), where="", figures="")
 
@@ -534,6 +536,9 @@ class TrainingProgress:
         where = f"step {step}" + (f"/{self.budget.total_steps}" if self.budget.total_steps else "")
         figures = f"loss {row['loss']:.3f}  lr {row['lr']:.2e}  {row['tokens_per_second']:,.0f} tok/s"
         self.progress.update(self.task, completed=self._completed(step, elapsed), where=where, figures=figures)
+        if self.plain_lines and time.perf_counter() - self.last_line > 30:
+            print(f"pretrain {where}  {figures}", flush=True)
+            self.last_line = time.perf_counter()
 
     def __enter__(self):
         self.progress.__enter__()

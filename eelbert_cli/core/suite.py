@@ -66,8 +66,11 @@ def grid_progress(enabled: bool = True):
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not enabled, transient=True) as bar:
+        plain_lines = enabled and not bar.console.is_terminal  # logs, CI, nohup: one line per run instead
 
         def start(description: str, total: int):
+            if plain_lines:
+                print(f"fine-tune {description}: {total} steps", flush=True)
             handle = bar.add_task(description, total=total)
             return lambda: bar.advance(handle)
 
