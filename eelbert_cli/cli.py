@@ -66,7 +66,7 @@ def run_command(
 
     _quiet_transformers()
     experiment = load_spec(spec, overrides or [])
-    stages = run_experiment(experiment, spec, say=lambda line: console.print(line, style="bold"))
+    stages = run_experiment(experiment, spec, say=lambda line: console.print(line, style="bold", markup=False))
     console.print(", ".join(f"{stage}: {state}" for stage, state in stages.items()))
     console.print(f"run directory: {experiment.run_dir}  (eelbert report {experiment.run_dir})")
 
