@@ -243,3 +243,19 @@ def test_torchrun_two_cpu_processes_agree_and_write_once(tmp_path, corpus, fixtu
     assert [r["step"] for r in rows] == list(range(1, 7))  # one writer
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000003", "step-00000006"]
     AutoModelForMaskedLM.from_pretrained(run / "checkpoint")
+
+
+def test_precision_and_compile_choices_on_cpu(vocabulary, capsys):
+    from eelbert_cli.core.pretrain import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp16", cpu) is torch.float16
+    model = build_model(make_config(Shape(1, 16, 2, 32), HashConfig(), vocabulary), "masked-lm")
+    objective = MaskedLMObjective(model, compile_encoder=True)
+    assert "training eagerly" in capsys.readouterr().out
+    ids = torch.randint(5, len(vocabulary), (2, 8))
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, 3] = ids[:, 3]
+    loss, _, count = objective(ids, labels)
+    assert torch.isfinite(loss) and count == 2

@@ -138,16 +138,30 @@ class MaskedLMObjective(nn.Module):
     def __init__(self, model: EelbertForMaskedLM, compile_encoder: bool = False) -> None:
         super().__init__()
         self.model = model
-        encoder = model.bert
-        if compile_encoder:
+        compiled = None
+        if compile_encoder and next(model.parameters()).device.type == "cuda":
+            compiled = torch.compile(model.bert)
+        elif compile_encoder:
+            print("eelbert: torch.compile is for GPU runs; training eagerly on the CPU")
+        object.__setattr__(self, "_compiled", compiled)  # same parameters, not registered twice
+        self._compile_verified = False
+
+    def _encode(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The encoder, compiled where asked; compilation happens (and can fail) on the first call."""
+        if self._compiled is not None:
             try:
-                encoder = torch.compile(model.bert)
-            except Exception as error:  # compile support varies by platform; training must not
-                print(f"eelbert: torch.compile unavailable ({error}); training uncompiled")
-        object.__setattr__(self, "_encoder", encoder)  # same parameters, not registered twice
+                hidden = self._compiled(input_ids=input_ids).last_hidden_state
+                self._compile_verified = True
+                return hidden
+            except Exception as error:  # noqa: BLE001 - compiler/toolchain failures vary by platform
+                if self._compile_verified:
+                    raise
+                print(f"eelbert: torch.compile failed ({type(error).__name__}: {error}); training eagerly")
+                object.__setattr__(self, "_compiled", None)
+        return self.model.bert(input_ids=input_ids).last_hidden_state
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        hidden = self._encoder(input_ids=input_ids).last_hidden_state
+        hidden = self._encode(input_ids)
         selected = labels != IGNORE_INDEX
         targets = labels[selected]
         logits = self.model.cls(hidden[selected])
@@ -332,7 +346,7 @@ def pretrain(
 
     dtype = autocast_dtype(settings.precision, runtime.device)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=dtype == torch.float16)
-    objective = MaskedLMObjective(model, settings.compile)
+    objective = MaskedLMObjective(model, settings.compile)  # after .to(device): compile only on GPU
     trained = objective
     if runtime.distributed:
         from torch.nn.parallel import DistributedDataParallel
