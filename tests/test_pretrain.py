@@ -246,7 +246,7 @@ def test_torchrun_two_cpu_processes_agree_and_write_once(tmp_path, corpus, fixtu
 
 
 def test_precision_and_compile_choices_on_cpu(vocabulary, capsys):
-    from eelbert_cli.core.pretrain import autocast_dtype
+    from eelbert_cli.core.precision import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None

@@ -89,3 +89,21 @@ def read_trainer_state(checkpoint: Path) -> dict:
 def load_optimizer_state(checkpoint: Path, optimizer: torch.optim.Optimizer, state: dict) -> None:
     tensors = load_file(str(checkpoint / OPTIMIZER_FILE))
     restore_optimizer(optimizer, tensors, state["optimizer_param_groups"])
+
+
+def save_with_tokenizer(model, tokenizer, directory: Path, extra_files: dict[str, str] | None = None) -> None:
+    """A model directory any transformers user can open (weights, config, tokenizer files), written
+    into a temporary sibling and renamed into place."""
+    from transformers import PreTrainedTokenizerFast
+
+    partial = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial, safe_serialization=True)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+    wrapped.save_pretrained(partial)
+    for name, text in (extra_files or {}).items():
+        (partial / name).write_text(text, encoding="utf-8")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)

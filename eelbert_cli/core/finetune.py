@@ -20,10 +20,12 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
+from eelbert_cli.core.checkpointing import save_with_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.metrics import compute_metrics, task_score
 from eelbert_cli.core.models import EelbertConfig, build_model, is_checkpoint_dir
 from eelbert_cli.core.optim import lr_multiplier, make_adamw, set_lr
+from eelbert_cli.core.precision import autocast, autocast_dtype
 from eelbert_cli.core.resources import checkpoint_path
 from eelbert_cli.core.tasks import Split, Task, TaskData
 from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
@@ -170,8 +172,6 @@ class FinetuneSettings:
         return torch.device("cuda" if torch.cuda.is_available() and self.device != "cpu" else "cpu")
 
     def autocast(self, device: torch.device):
-        from eelbert_cli.core.pretrain import autocast, autocast_dtype
-
         return autocast(device, autocast_dtype(self.precision, device))
 
 
@@ -378,21 +378,9 @@ def run_grid(
 
 def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Tokenizer, settings: FinetuneSettings, directory: Path) -> None:
     """The selected config's best-seed model, with tokenizer and task description, for `eelbert evaluate`."""
-    import shutil
-
-    from transformers import PreTrainedTokenizerFast
-
     best = result.selected.best_run
     model = source.build(result.task, settings.dropout)
     model.load_state_dict(best.state_dict)
-    partial = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial, safe_serialization=True)
     tokenizer.no_truncation()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
-    ).save_pretrained(partial)
     task_description = {"task": result.task.name, "max_seq_len": settings.max_seq_len, "selected": asdict(result.selected.config), "seed": best.seed}
-    (partial / TASK_FILE).write_text(json.dumps(task_description, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(directory, ignore_errors=True)
-    partial.rename(directory)
+    save_with_tokenizer(model, tokenizer, directory, {TASK_FILE: json.dumps(task_description, indent=2) + "\n"})

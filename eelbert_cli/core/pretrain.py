@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import time
 from contextlib import contextmanager, nullcontext
@@ -29,6 +28,7 @@ from eelbert_cli.core.checkpointing import (
     load_optimizer_state,
     read_trainer_state,
     save_checkpoint,
+    save_with_tokenizer,
 )
 from eelbert_cli.core.corpora import iter_documents
 from eelbert_cli.core.errors import EelbertError
@@ -36,6 +36,7 @@ from eelbert_cli.core.manifest import write_atomic, write_manifest
 from eelbert_cli.core.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
 from eelbert_cli.core.models import EelbertForMaskedLM, build_model, load_model
 from eelbert_cli.core.optim import lr_multiplier, make_adamw, set_lr
+from eelbert_cli.core.precision import autocast, autocast_dtype
 from eelbert_cli.core.packing import PackedDataset, pack_corpus
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec, resolve_model_config
 from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
@@ -96,13 +97,6 @@ def start_runtime(preference: str) -> Runtime:
     if cuda:
         torch.cuda.set_device(device)
     return Runtime(device, dist.get_rank() if world_size > 1 else 0, world_size)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """None means plain fp32. 'auto' picks bf16 on GPUs that have it and fp32 on CPU."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 # ------------------------------------------------------------------------------ data and order
@@ -252,21 +246,6 @@ def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[
     return build_model(config, "masked-lm")
 
 
-def save_final_checkpoint(model: EelbertForMaskedLM, tokenizer, directory: Path) -> None:
-    """A checkpoint directory any transformers user can open: model, config, tokenizer files."""
-    from transformers import PreTrainedTokenizerFast
-
-    partial = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial, safe_serialization=True)
-    wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
-    )
-    wrapped.save_pretrained(partial)
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(partial, directory)
-
-
 @torch.no_grad()
 def evaluate_mlm(objective: MaskedLMObjective, data: PackedDataset, settings: PretrainSpec, vocab: MaskingVocabulary,
                  runtime: Runtime, seed: int, dtype: torch.dtype | None) -> dict[str, float]:
@@ -291,10 +270,6 @@ def evaluate_mlm(objective: MaskedLMObjective, data: PackedDataset, settings: Pr
     if count_sum == 0:
         return {"heldout_loss": float("nan"), "heldout_accuracy": float("nan"), "heldout_masked_tokens": 0}
     return {"heldout_loss": loss_sum / count_sum, "heldout_accuracy": correct_sum / count_sum, "heldout_masked_tokens": int(count_sum)}
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def pretrain(
@@ -458,7 +433,7 @@ def pretrain(
         results["ranks_agree"] = ranks_agree(model)
     checkpoint_now()
     if runtime.is_main:
-        save_final_checkpoint(model, tokenizer, final)
+        save_with_tokenizer(model, tokenizer, final)
         write_atomic(run_dir / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
     if runtime.distributed:
         dist.barrier()

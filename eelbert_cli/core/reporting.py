@@ -8,6 +8,7 @@ import statistics
 from rich import box
 from rich.table import Table
 
+from eelbert_cli.core.finetune import std
 from eelbert_cli.core.hashing import HashConfig
 from eelbert_cli.core.inspect import WordInspection
 from eelbert_cli.core.manifest import write_atomic, write_manifest
@@ -93,7 +94,7 @@ def finetune_table(result) -> Table:
         table.add_column(f"{metric}\n{split}", justify="right")
     table.add_column("score", justify="right")
     for summary in result.configs:
-        means, stds = summary.aggregate(statistics.fmean), summary.aggregate(_std)
+        means, stds = summary.aggregate(statistics.fmean), summary.aggregate(std)
         cells = [f"{means[s][m]:.2f} ± {stds[s][m]:.2f}" for s, m in columns]
         marker = "* " if summary is result.selected else "  "
         table.add_row(marker + summary.config.label(), *cells, f"{summary.mean_score:.2f}")
@@ -106,14 +107,10 @@ def glue_table(results, scores: dict) -> tuple[Table, list[str]]:
     for header in ("task", "metric", "mean", "std", "config"):
         table.add_column(header, justify="right" if header in ("mean", "std") else "left")
     for result in results:
-        means, stds = result.selected.aggregate(statistics.fmean), result.selected.aggregate(_std)
+        means, stds = result.selected.aggregate(statistics.fmean), result.selected.aggregate(std)
         for split in result.task.eval_splits:
             for metric, value in means[split].items():
                 where = metric if len(result.task.eval_splits) == 1 else f"{metric} ({split.removeprefix('validation_')})"
                 table.add_row(result.task.title, where, f"{value:.2f}", f"{stds[split][metric]:.2f}", result.selected.config.label())
     notes = [f"[bold]{entry['text']}[/]" for entry in scores.values()]
     return table, notes
-
-
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
