@@ -28,7 +28,7 @@ from eelbert_cli.core.optim import lr_multiplier, make_adamw, set_lr
 from eelbert_cli.core.precision import autocast, autocast_dtype
 from eelbert_cli.core.resources import checkpoint_path
 from eelbert_cli.core.tasks import Split, Task, TaskData
-from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.tokenization import load_tokenizer
 
 TASK_FILE = "task.json"
 
@@ -355,7 +355,7 @@ def run_grid(
     encoded = {name: encode_split(tokenizer, split, settings.max_seq_len) for name, split in data.splits.items()}
     if len(encoded["train"]) == 0:
         raise EelbertError(f"{task.name}: the training split is empty")
-    pad_id = vocabulary_of(tokenizer).index("[PAD]") if "[PAD]" in tokenizer.get_vocab() else 0
+    pad_id = tokenizer.token_to_id("[PAD]") or 0
     configs = [RunConfig(lr, epochs, batch) for lr, epochs, batch in itertools.product(grid.lr, grid.epochs, grid.batch_size)]
     summaries = []
     for config in configs:
