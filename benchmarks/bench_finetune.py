@@ -15,10 +15,11 @@ import time
 
 import torch
 
-from eelbert_cli.core.finetune import FinetuneSettings, ModelSource, RunConfig, encode_split, train_run
-from eelbert_cli.core.models import preset_config
-from eelbert_cli.core.tasks import load_task
-from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.data.tasks import load_task
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.model.config import preset_config
+from eelbert_cli.core.spec import FinetuneSpec
+from eelbert_cli.core.training.finetune import ModelSource, RunConfig, encode_split, train_run
 
 
 def trainer_rates(source: ModelSource, task, encoded: dict, config: RunConfig, seed: int) -> tuple[float, float]:
@@ -61,7 +62,7 @@ def main() -> None:
     vocabulary = vocabulary_of(tokenizer)
     data = load_task("rotten-tomatoes")
     encoded = {name: encode_split(tokenizer, data.splits[name], args.max_seq_len) for name in ("train", "validation")}
-    settings = FinetuneSettings(max_seq_len=args.max_seq_len)
+    settings = FinetuneSpec(max_seq_len=args.max_seq_len)
     config = RunConfig(lr=3e-4, epochs=1, batch_size=args.batch)
     result: dict = {"task": "rotten-tomatoes", "train_examples": len(encoded["train"]), "eval_examples": len(encoded["validation"]),
                     "batch": args.batch, "torch_threads": torch.get_num_threads(), "models": {}}

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from eelbert_cli.core.embeddings import HashEmbedding
-from eelbert_cli.core.hashing import HashConfig, expand_hashes, hash_ngram, hash_vectors, token_ngrams
-from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.model.embedding import HashEmbedding, hash_vectors
+from eelbert_cli.core.model.hashing import HashConfig, expand_hashes, hash_ngram, token_ngrams
 
 
 def best_of(repeats: int, function) -> float:

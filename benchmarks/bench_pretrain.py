@@ -16,10 +16,11 @@ import time
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from eelbert_cli.core.masking import MaskingVocabulary, mask_tokens
-from eelbert_cli.core.models import build_model, preset_config
-from eelbert_cli.core.pretrain import MaskedLMObjective
-from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.model.config import preset_config
+from eelbert_cli.core.model.modeling import build_model
+from eelbert_cli.core.training.masking import MaskingVocabulary, mask_tokens
+from eelbert_cli.core.training.objectives import MaskedLMObjective
 
 
 def timed_steps(step, batches, warmup: int) -> float:

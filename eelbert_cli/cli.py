@@ -11,7 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
+from eelbert_cli.core.console import configure_logging, is_main_process
 from eelbert_cli.core.errors import EelbertError
 
 app = typer.Typer(
@@ -35,13 +37,14 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        configure_logging()
         try:
             return command(*args, **kwargs)
         except EelbertError as error:
-            error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            error_console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            error_console.print("[bold red]interrupted[/]: stopped before finishing; nothing was left half-written")
+            error_console.print(Text.assemble(("interrupted", "bold red"), ": stopped before finishing; nothing was left half-written"))
             raise typer.Exit(2) from None
 
     return wrapper
@@ -82,7 +85,7 @@ def pretrain_command(
     overrides: SetOption = None,
 ) -> None:
     """Masked-LM pretraining; writes a checkpoint transformers' Auto classes load."""
-    from eelbert_cli.core.pretrain import pretrain
+    from eelbert_cli.core.training.pretrain import pretrain
     from eelbert_cli.core.spec import load_spec
 
     _quiet_transformers()
@@ -91,7 +94,7 @@ def pretrain_command(
         console.print(f"paused at step {outcome.paused_at_step}; checkpoint {outcome.checkpoint}. Continue with --resume.")
         return
     results = outcome.results
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if is_main_process():
         console.print(
             f"pretrained {results['steps']} steps, {results['tokens']:,} tokens at {results['tokens_per_second']:,} tokens/s; "
             f"held-out MLM loss {results['heldout_loss']:.3f}, accuracy {results['heldout_accuracy']:.3f}\n"
@@ -106,9 +109,9 @@ def finetune_command(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune one task over the spec's grid; select on dev; save the model and results."""
-    from eelbert_cli.core.reporting import finetune_table
+    from eelbert_cli.core.reporting.tables import finetune_table
     from eelbert_cli.core.spec import load_spec
-    from eelbert_cli.core.suite import run_finetune
+    from eelbert_cli.core.evaluation.stages import run_finetune
 
     _quiet_transformers()
     experiment = load_spec(spec, overrides or [])
@@ -126,9 +129,9 @@ def glue_command(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune and score GLUE tasks; print every metric and the GLUE score under both rules."""
-    from eelbert_cli.core.reporting import glue_table
+    from eelbert_cli.core.reporting.tables import glue_table
     from eelbert_cli.core.spec import load_spec
-    from eelbert_cli.core.suite import run_glue, update_results
+    from eelbert_cli.core.evaluation.stages import run_glue, update_results
 
     _quiet_transformers()
     extra = list(overrides or []) + ([f"glue.data_dir={data_dir}"] if data_dir else [])
@@ -154,7 +157,7 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score a fine-tuned checkpoint on a split, or write its predictions where labels are hidden."""
-    from eelbert_cli.core.suite import evaluate_checkpoint
+    from eelbert_cli.core.evaluation.evaluate import evaluate_checkpoint
 
     _quiet_transformers()
     result = evaluate_checkpoint(checkpoint, task, data_dir, split, predictions)
@@ -177,7 +180,7 @@ def report_command(
     ] = None,
 ) -> None:
     """A paper-style comparison table and plots, built only from the files in run directories."""
-    from eelbert_cli.core.report import build_report, parse_baselines
+    from eelbert_cli.core.reporting.report import build_report, parse_baselines
 
     report = build_report(run_dirs, output_dir, parse_baselines(baseline))
     for table in report.tables:
@@ -198,8 +201,8 @@ def size_report_command(
     overrides: SetOption = None,
 ) -> None:
     """What each model costs on disk once fine-tuned, and how much smaller it is than its BERT twin."""
-    from eelbert_cli.core.reporting import SIZE_FOOTNOTE, size_table, write_size_outputs
-    from eelbert_cli.core.size import size_report
+    from eelbert_cli.core.reporting.size import size_report
+    from eelbert_cli.core.reporting.tables import SIZE_FOOTNOTE, size_table, write_size_outputs
     from eelbert_cli.core.targets import resolve_target
 
     _quiet_transformers()
@@ -233,17 +236,17 @@ def inspect_embedding_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Each word's WordPiece pieces, their n-grams, and the nearest vocabulary tokens by cosine."""
-    from eelbert_cli.core.hashing import HashConfig
-    from eelbert_cli.core.inspect import NeighbourIndex, inspect_words
-    from eelbert_cli.core.reporting import inspection_tables
+    from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
+    from eelbert_cli.core.model.hashing import HashConfig
+    from eelbert_cli.core.model.inspect import NeighbourIndex, inspect_words
+    from eelbert_cli.core.reporting.tables import inspection_tables
     from eelbert_cli.core.spec import load_spec
-    from eelbert_cli.core.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
 
     fields: dict = {}
     tokenizer_source = tokenizer or DEFAULT_TOKENIZER
     if spec is not None:
         experiment = load_spec(spec)
-        fields = asdict(experiment.model.hash_config)
+        fields = experiment.model.hash_config.as_dict()
         dim = experiment.model.shape.hidden or dim
         tokenizer_source = tokenizer or experiment.tokenizer
     fields |= {k: v for k, v in dict(kind=kind, ngram_min=ngram_min, ngram_max=ngram_max, seed=seed).items() if v is not None}

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
-from eelbert_cli.core.models import build_model, preset_config
+from eelbert_cli.core.model.config import preset_config
+from eelbert_cli.core.model.modeling import build_model
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 runner = CliRunner()

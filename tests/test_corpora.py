@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eelbert_cli.core import corpora
-from eelbert_cli.core.corpora import (
+from eelbert_cli.core.data import corpora
+from eelbert_cli.core.data.corpora import (
     BuiltinCorpus,
     DiskCorpus,
     FilesCorpus,
@@ -19,8 +19,8 @@ from eelbert_cli.core.corpora import (
     corpus_fingerprint,
     iter_documents,
     parse_corpus,
-    strip_wikitext,
 )
+from eelbert_cli.core.data.mediawiki import strip_wikitext
 from eelbert_cli.core.errors import EelbertError
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eelbert_cli.core.hashing import (
+from eelbert_cli.core.model.embedding import hash_vectors
+from eelbert_cli.core.model.hashing import (
     HashConfig,
     expand_hashes,
     hash_ngram,
-    hash_vectors,
     mark_token,
     token_ngrams,
 )
@@ -67,7 +67,7 @@ def test_known_answers_under_default_config():
 
 
 _CHILD = (
-    "from eelbert_cli.core.hashing import HashConfig, hash_vectors;"
+    "from eelbert_cli.core.model.embedding import hash_vectors; from eelbert_cli.core.model.hashing import HashConfig;"
     "print(hash_vectors(['play', '##ing', '[CLS]', 'zebra'], 64, HashConfig()).numpy().tobytes().hex())"
 )
 

@@ -7,19 +7,18 @@ import math
 import pytest
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.metrics import (
-    BERT_PAPER_TASKS,
+from eelbert_cli.core.evaluation.glue import BERT_PAPER_TASKS, glue_score
+from eelbert_cli.core.evaluation.metrics import (
     accuracy,
     average_ranks,
     compute_metrics,
     f1_binary,
-    glue_score,
     matthews_corrcoef,
     pearson,
     spearman,
     task_score,
 )
-from eelbert_cli.core.tasks import get_task
+from eelbert_cli.core.data.tasks import get_task
 
 
 def test_accuracy() -> None:

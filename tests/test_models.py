@@ -9,22 +9,18 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertModel
 
-import eelbert_cli  # noqa: F401  (registers the Auto classes)
-from eelbert_cli.core.embeddings import HashEmbedding, HashTiedDecoder
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.hashing import HashConfig
-from eelbert_cli.core.models import (
-    PRESETS,
-    SHAPES,
+from eelbert_cli.core.model.config import make_config, preset_config
+from eelbert_cli.core.model.embedding import HashEmbedding, HashTiedDecoder
+from eelbert_cli.core.model.hashing import HashConfig
+from eelbert_cli.core.model.modeling import (  # importing it registers the Auto classes
     EelbertForMaskedLM,
     EelbertForSequenceClassification,
     EelbertModel,
-    Shape,
     build_model,
-    make_config,
     parameter_count,
-    preset_config,
 )
+from eelbert_cli.core.model.presets import PRESETS, SHAPES, Shape
 
 TINY = Shape(layers=1, hidden=16, heads=2, ffn=32)
 AUTO = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}

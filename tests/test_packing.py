@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from eelbert_cli.core import packing
-from eelbert_cli.core.corpora import iter_documents, parse_corpus
+from eelbert_cli.core.data import packing
+from eelbert_cli.core.data.corpora import iter_documents, parse_corpus
+from eelbert_cli.core.data.packing import PackedDataset, heldout_rows, pack_corpus, read_meta, token_dtype
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.data.vocab_training import SPECIAL_TOKENS, train_wordpiece
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.packing import PackedDataset, heldout_rows, pack_corpus, read_meta, token_dtype
-from eelbert_cli.core.tokenization import load_tokenizer, vocabulary_of
-from eelbert_cli.core.vocab_training import SPECIAL_TOKENS, train_wordpiece
 
 WORDS = ["the", "cat", "dog", "plays", "with", "a", "house", "good", "movie", "running", "."]
 SEQ_LEN = 8  # bodies of 6 tokens: many document boundaries land on every phase

@@ -19,11 +19,16 @@ from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens
-from eelbert_cli.core.models import Shape, build_model, make_config
-from eelbert_cli.core.hashing import HashConfig
-from eelbert_cli.core.pretrain import BatchOrder, MaskedLMObjective, lr_multiplier, make_optimizer, pretrain
+from eelbert_cli.core.model.config import make_config
+from eelbert_cli.core.model.hashing import HashConfig
+from eelbert_cli.core.model.modeling import build_model
+from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import PretrainSpec, validate_spec
+from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens
+from eelbert_cli.core.training.objectives import MaskedLMObjective
+from eelbert_cli.core.training.optim import lr_multiplier
+from eelbert_cli.core.training.order import BatchOrder
+from eelbert_cli.core.training.pretrain import make_optimizer, pretrain
 
 runner = CliRunner()
 WORDS = "the cat sat on a mat while dogs played in the house and people watched a good movie about running players".split()
@@ -246,14 +251,15 @@ def test_torchrun_two_cpu_processes_agree_and_write_once(tmp_path, corpus, fixtu
 
 
 def test_precision_and_compile_choices_on_cpu(vocabulary, capsys):
-    from eelbert_cli.core.precision import autocast_dtype
+    from eelbert_cli.core.training.precision import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
     assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp16", cpu) is torch.float16
     model = build_model(make_config(Shape(1, 16, 2, 32), HashConfig(), vocabulary), "masked-lm")
     objective = MaskedLMObjective(model, compile_encoder=True)
-    assert "training eagerly" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "training eagerly" in captured.out + captured.err
     ids = torch.randint(5, len(vocabulary), (2, 8))
     labels = torch.full_like(ids, IGNORE_INDEX)
     labels[:, 3] = ids[:, 3]

@@ -12,7 +12,9 @@ import yaml
 from rich.console import Console
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.report import build_report, load_run, parse_baselines, screen_tables
+from eelbert_cli.core.reporting.render import screen_tables
+from eelbert_cli.core.reporting.report import build_report, parse_baselines
+from eelbert_cli.core.reporting.runs import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BERT_BYTES = 17_556_000

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.spec import load_spec, resolve_model_config, spec_to_yaml
+from eelbert_cli.core.spec import load_spec, spec_to_yaml
+from eelbert_cli.core.targets import resolve_model_config
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 
@@ -114,7 +115,7 @@ def test_resolved_config_carries_shape_hash_and_vocabulary(tmp_path, fixture_voc
     spec = load_spec(EXPERIMENTS / "eelbert-custom.yaml", [f"tokenizer={fixture_vocab_path}"])
     config = resolve_model_config(spec.model, spec.tokenizer)
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (3, 192, 3)
-    assert (config.hash_ngram_min, config.hash_ngram_max, config.hash_values) == (2, 4, "ternary")
+    assert (config.hash_config.ngram_min, config.hash_config.ngram_max, config.hash_config.values) == (2, 4, "ternary")
     assert config.max_position_embeddings == 256
     assert config.hash_vocabulary == vocabulary and config.preset is None
 

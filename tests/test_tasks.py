@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.tasks import (
-    GLUE_HUB_DATASET,
+from eelbert_cli.core.data.tasks.builtin import ROTTEN_TOMATOES_COUNTS, stratified_split
+from eelbert_cli.core.data.tasks.registry import GLUE_HUB_DATASET
+from eelbert_cli.core.data.tasks import (
     GLUE_TASKS,
-    ROTTEN_TOMATOES_COUNTS,
     TASK_NAMES,
     TASKS,
     get_task,
@@ -23,7 +23,6 @@ from eelbert_cli.core.tasks import (
     load_rotten_tomatoes,
     load_task,
     parse_custom_task,
-    stratified_split,
     task_data_from_datasets,
     write_submission,
 )
@@ -304,7 +303,7 @@ def test_save_to_disk_directory(tmp_path: Path) -> None:
 
 
 def test_save_to_disk_needs_a_dataset_dict(tmp_path: Path) -> None:
-    from eelbert_cli.core.tasks import load_glue_saved
+    from eelbert_cli.core.data.tasks import load_glue_saved
 
     with pytest.raises(EelbertError, match="not a save_to_disk DatasetDict directory"):
         load_glue_saved("rte", tmp_path)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+from eelbert_cli.core.files import write_atomic
 from eelbert_cli.core.spec import ExperimentSpec, spec_to_yaml
 
 _PACKAGES = ("eelbert", "torch", "transformers", "datasets", "tokenizers", "safetensors", "numpy", "pydantic")
@@ -41,13 +41,6 @@ def environment() -> dict:
         "git_revision": git_revision(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def write_manifest(spec: ExperimentSpec, run_dir: Path | None = None) -> Path:

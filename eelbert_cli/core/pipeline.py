@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from eelbert_cli.core.checkpointing import latest_checkpoint
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.manifest import write_atomic, write_manifest
+from eelbert_cli.core.files import write_json
+from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.spec import ExperimentSpec
 
 STAGES_FILE = "stages.json"
@@ -37,13 +37,14 @@ class StageLedger:
 
     def mark(self, stage: str, key: str) -> None:
         self.done[stage] = key
-        write_atomic(self.path, json.dumps(self.done, indent=2) + "\n")
+        write_json(self.path, self.done)
 
 
 def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, str]:
     """Run every stage the spec has; returns stage -> 'ran' | 'skipped'."""
-    from eelbert_cli.core.pretrain import pretrain
-    from eelbert_cli.core.suite import finetune_task, model_source
+    from eelbert_cli.core.evaluation.stages import finetune_task, shipped_model_config
+    from eelbert_cli.core.training.checkpoints import latest_checkpoint
+    from eelbert_cli.core.training.pretrain import pretrain
 
     run_dir = spec.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,18 +88,10 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], N
     if ledger.is_done("size", key) and (run_dir / "size_report.json").is_file():
         outcome["size"] = "skipped"
     else:
-        from eelbert_cli.core.reporting import write_size_outputs
-        from eelbert_cli.core.size import size_report
-        from eelbert_cli.core.targets import as_eelbert_config
+        from eelbert_cli.core.reporting.size import size_report
+        from eelbert_cli.core.reporting.tables import write_size_outputs
 
-        source = model_source(spec)
-        if source.checkpoint is not None:
-            from transformers import AutoConfig
-
-            config = as_eelbert_config(AutoConfig.from_pretrained(source.checkpoint))
-        else:
-            config = source.config
-        write_size_outputs(spec, size_report(spec.name, config))
+        write_size_outputs(spec, size_report(spec.name, shipped_model_config(spec)))
         ledger.mark("size", key)
         outcome["size"] = "ran"
     return outcome

@@ -3,6 +3,10 @@
 Stable interface: the top-level keys ``name``, ``model`` and ``output_dir``. ``model`` is a preset
 name, a checkpoint directory, or a mapping of shape and embedding fields (optionally on top of a
 preset).
+
+Validation is pure: it reads no file besides the spec itself and imports neither torch nor
+transformers, so ``eelbert report`` can validate a run's ``spec.resolved.yaml`` cheaply. Turning a
+valid spec into a model config (which reads tokenizers and checkpoints) is ``targets.py``'s job.
 """
 
 from __future__ import annotations
@@ -14,34 +18,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from eelbert_cli.core.corpora import BuiltinCorpus, CorpusSource
+from eelbert_cli.core.data.corpora import BuiltinCorpus, CorpusSource
+from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS
+from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.hashing import HashConfig
-from eelbert_cli.core.resources import BUILTIN_CHECKPOINTS, checkpoint_path
-from eelbert_cli.core.models import PRESETS, EelbertConfig, Shape, get_preset, is_checkpoint_dir, make_config
-from eelbert_cli.core.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
+from eelbert_cli.core.model.hashing import HashConfig
+from eelbert_cli.core.model.presets import PRESETS, Shape, get_preset
 
 
 class StrictSpec(BaseModel):
     """Unknown keys are errors; YAML ``"128"`` is not silently an int."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class HashSpec(StrictSpec):
-    kind: Literal["ngram", "token", "learned"] = "ngram"
-    ngram_min: int = Field(1, ge=1)
-    ngram_max: int = Field(3, ge=1)
-    seed: int = Field(0, ge=0, lt=2**64)
-    values: Literal["uniform", "ternary"] = "uniform"
-    pooling: Literal["mean", "sum"] = "mean"
-    scale: float = Field(1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _ngram_range(self) -> HashSpec:
-        if self.ngram_min > self.ngram_max:
-            raise ValueError(f"ngram_min ({self.ngram_min}) must not exceed ngram_max ({self.ngram_max})")
-        return self
 
 
 class ModelSpec(StrictSpec):
@@ -55,7 +43,7 @@ class ModelSpec(StrictSpec):
     ffn: int | None = Field(None, ge=1)
     max_positions: int = Field(512, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    hash: HashSpec | None = None
+    hash: HashConfig | None = None
     mlm_head: Literal["tied", "untied"] | None = None  # default: tied for learned tables, untied for hash
 
     @field_validator("preset")
@@ -226,17 +214,22 @@ class ExperimentSpec(StrictSpec):
         return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
 
 
+def looks_like_path(value: str) -> bool:
+    """A checkpoint directory is told from a misspelt preset by its form alone (no file access)."""
+    return "/" in value or "\\" in value or value.startswith((".", "~"))
+
+
 def expand_model_shorthand(value: Any) -> Any:
-    """``model: eelbert-tiny`` -> ``{preset: eelbert-tiny}``; ``model: runs/x/final`` -> ``{checkpoint: ...}``."""
+    """``model: eelbert-tiny`` -> ``{preset: eelbert-tiny}``; ``model: runs/x/checkpoint`` -> ``{checkpoint: ...}``."""
     if not isinstance(value, str):
         return value
     if value in PRESETS:
         return {"preset": value}
-    if value in BUILTIN_CHECKPOINTS or is_checkpoint_dir(value):
+    if value in BUILTIN_CHECKPOINTS or looks_like_path(value):
         return {"checkpoint": value}
     raise ValueError(
         f"{value!r} is neither a preset ({', '.join(PRESETS)}), a built-in checkpoint ({', '.join(BUILTIN_CHECKPOINTS)}) "
-        "nor a checkpoint directory with a config.json"
+        "nor a checkpoint directory path (write a directory in the current one as ./NAME)"
     )
 
 
@@ -336,27 +329,6 @@ def validate_spec(raw: dict, source: str = "<spec>") -> ExperimentSpec:
         return ExperimentSpec.model_validate(raw)
     except ValidationError as error:
         raise EelbertError(validation_message(error, source)) from None
-
-
-def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -> EelbertConfig:
-    """The transformers config a spec's ``model`` section describes."""
-    if model.checkpoint is not None:
-        from transformers import AutoConfig
-
-        return AutoConfig.from_pretrained(checkpoint_path(model.checkpoint))
-    hash_config = model.hash_config
-    vocabulary = vocabulary_of(load_tokenizer(tokenizer))
-    return make_config(
-        model.shape,
-        hash_config,
-        vocabulary,
-        mlm_head=model.mlm_head,
-        # the preset a model derives from, kept while its shape is the preset's (it picks the BERT twin)
-        preset=None if model.model_fields_set & {"layers", "hidden", "heads", "ffn"} else model.preset,
-        max_position_embeddings=model.max_positions,
-        hidden_dropout_prob=model.dropout,
-        attention_probs_dropout_prob=model.dropout,
-    )
 
 
 def spec_to_yaml(spec: ExperimentSpec) -> str:

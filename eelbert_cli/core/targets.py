@@ -1,13 +1,21 @@
-"""Turn what a user typed (preset, spec file, checkpoint directory) into a model config."""
+"""From what a user names to a model config: presets, spec files, checkpoint directories.
+
+The spec layer is pure; this is where a spec meets the filesystem (tokenizers, checkpoints) and
+transformers. ``size-report``, ``run``'s size stage and fine-tuning all resolve model configs here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from eelbert_cli.core.data.resources import checkpoint_path
+from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.models import PRESETS, EelbertConfig, is_checkpoint_dir, preset_config
-from eelbert_cli.core.spec import ExperimentSpec, load_spec, resolve_model_config
+from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config, make_config, preset_config
+from eelbert_cli.core.model.modeling import is_checkpoint_dir
+from eelbert_cli.core.model.presets import PRESETS
+from eelbert_cli.core.spec import ExperimentSpec, ModelSpec, load_spec
 
 
 @dataclass
@@ -17,30 +25,43 @@ class ResolvedTarget:
     spec: ExperimentSpec | None = None
 
 
-def as_eelbert_config(config) -> EelbertConfig:
-    """A plain Hugging Face BertConfig becomes ours with a learned table (same numbers, same weights)."""
-    if isinstance(config, EelbertConfig):
-        return config
-    if getattr(config, "model_type", None) != "bert":
-        raise EelbertError(f"checkpoint has model_type {config.model_type!r}; eelbert handles 'bert' and 'eelbert'")
-    fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures", "transformers_version")}
-    return EelbertConfig.from_dict({**fields, "hash_kind": "learned"})
+def checkpoint_config(path: str | Path) -> EelbertConfig:
+    """The config of a checkpoint directory (ours or any Hugging Face BERT), as an EelbertConfig."""
+    from transformers import AutoConfig
+
+    path = Path(path)
+    try:
+        return as_eelbert_config(AutoConfig.from_pretrained(path))
+    except (OSError, ValueError) as error:
+        raise EelbertError(f"could not read {path / 'config.json'}: {error}") from None
+
+
+def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -> EelbertConfig:
+    """The transformers config a spec's ``model`` section describes."""
+    if model.checkpoint is not None:
+        return checkpoint_config(checkpoint_path(model.checkpoint))
+    return make_config(
+        model.shape,
+        model.hash_config,
+        vocabulary_of(load_tokenizer(tokenizer)),
+        mlm_head=model.mlm_head,
+        # the preset a model derives from, kept while its shape is the preset's (it picks the BERT twin)
+        preset=None if model.model_fields_set & {"layers", "hidden", "heads", "ffn"} else model.preset,
+        max_position_embeddings=model.max_positions,
+        hidden_dropout_prob=model.dropout,
+        attention_probs_dropout_prob=model.dropout,
+    )
 
 
 def resolve_target(target: str, overrides: list[str]) -> ResolvedTarget:
     if target in PRESETS:
         if overrides:
             raise EelbertError("--set applies to spec files; a preset has no spec to override")
-        return ResolvedTarget(target, preset_config(target))
+        vocabulary = vocabulary_of(load_tokenizer()) if PRESETS[target].hash_kind != "learned" else None
+        return ResolvedTarget(target, preset_config(target, vocabulary))
     path = Path(target)
     if is_checkpoint_dir(path):
-        from transformers import AutoConfig
-
-        try:
-            config = AutoConfig.from_pretrained(path)
-        except (OSError, ValueError) as error:
-            raise EelbertError(f"could not read {path / 'config.json'}: {error}") from None
-        return ResolvedTarget(path.name, as_eelbert_config(config))
+        return ResolvedTarget(path.name, checkpoint_config(path))
     if path.suffix in (".yaml", ".yml"):
         spec = load_spec(path, overrides)
         return ResolvedTarget(spec.name, as_eelbert_config(resolve_model_config(spec.model, spec.tokenizer)), spec)

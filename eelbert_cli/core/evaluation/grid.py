@@ -1,0 +1,147 @@
+"""The fine-tuning grid: every (lr, epochs, batch size) for every seed, selected on dev.
+
+The selected config's best-seed model is what is saved and shipped; every run's dev metrics are
+kept for the results tables (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from eelbert_cli.core.data.tasks import Task, TaskData
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.spec import FinetuneSpec, GridSpec
+from eelbert_cli.core.training.checkpoints import save_with_tokenizer
+from eelbert_cli.core.training.finetune import ModelSource, RunConfig, RunResult, encode_split, train_run
+
+TASK_FILE = "task.json"  # saved with a fine-tuned model: what `eelbert evaluate` needs to score it
+
+
+@dataclass
+class ConfigSummary:
+    config: RunConfig
+    runs: list[RunResult]
+
+    @property
+    def mean_score(self) -> float:
+        return statistics.fmean(r.score for r in self.runs)
+
+    def aggregate(self, reducer: Callable[[list[float]], float]) -> dict[str, dict[str, float]]:
+        splits = self.runs[0].metrics
+        return {s: {m: reducer([r.metrics[s][m] for r in self.runs]) for m in splits[s]} for s in splits}
+
+    @property
+    def best_run(self) -> RunResult:
+        return max(self.runs, key=lambda r: r.score)
+
+
+def std(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+@dataclass
+class FinetuneResult:
+    task: Task
+    source: str
+    data_source: str
+    configs: list[ConfigSummary]
+    selected: ConfigSummary
+    seeds: list[int]
+    submission_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        """metric -> mean dev value of the selected config (metric_split where a task has two dev splits)."""
+        means = self.selected.aggregate(statistics.fmean)
+        eval_splits = self.task.eval_splits
+        return {
+            (metric if len(eval_splits) == 1 else f"{metric}_{split.removeprefix('validation_')}"): value
+            for split in eval_splits
+            for metric, value in means[split].items()
+        }
+
+    def as_dict(self) -> dict:
+        def config_entry(summary: ConfigSummary) -> dict:
+            return {
+                **asdict(summary.config),
+                "mean_score": summary.mean_score,
+                "mean": summary.aggregate(statistics.fmean),
+                "std": summary.aggregate(std),
+                "per_seed": {str(r.seed): r.metrics for r in summary.runs},
+            }
+
+        best = self.selected.best_run
+        return {
+            "task": self.task.name,
+            "title": self.task.title,
+            "type": self.task.type,
+            "model": self.source,
+            "data": self.data_source,
+            "seeds": self.seeds,
+            "summary": self.summary(),
+            "score": self.selected.mean_score,
+            "selected": {**asdict(self.selected.config), "selection": "highest mean dev score over seeds"},
+            "selected_mean": self.selected.aggregate(statistics.fmean),
+            "selected_std": self.selected.aggregate(std),
+            "configs": [config_entry(c) for c in self.configs],
+            "throughput": {
+                "train_examples_per_second": statistics.fmean(r.train_examples_per_second for c in self.configs for r in c.runs),
+                "eval_examples_per_second": statistics.fmean(r.eval_examples_per_second for c in self.configs for r in c.runs),
+            },
+            "saved_model_seed": best.seed,
+            "submission_files": self.submission_files,
+        }
+
+
+def run_grid(
+    source: ModelSource,
+    data: TaskData,
+    tokenizer: Tokenizer,
+    grid: GridSpec,
+    settings: FinetuneSpec,
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+) -> FinetuneResult:
+    """Train every (lr, epochs, batch size) for every seed; select the config with the best mean dev score."""
+    task = data.task
+    if settings.max_seq_len > source.max_positions:
+        raise EelbertError(
+            f"finetune.max_seq_len {settings.max_seq_len} exceeds the {source.max_positions} positions of {source.description}; lower it"
+        )
+    encoded = {name: encode_split(tokenizer, split, settings.max_seq_len) for name, split in data.splits.items()}
+    if len(encoded["train"]) == 0:
+        raise EelbertError(f"{task.name}: the training split is empty")
+    pad_id = tokenizer.token_to_id("[PAD]") or 0
+    configs = [RunConfig(lr, epochs, batch) for lr, epochs, batch in itertools.product(grid.lr, grid.epochs, grid.batch_size)]
+    summaries = []
+    for config in configs:
+        runs = []
+        for seed in grid.seeds:
+            steps = -(-len(encoded["train"]) // config.batch_size) * config.epochs
+            tick = progress(f"{task.name} {config.label()} seed={seed}", steps) if progress else None
+            runs.append(train_run(source, task, encoded, config, seed, settings, pad_id, keep_weights=True, on_step=tick))
+        summary = ConfigSummary(config, runs)
+        for run in runs:  # keep weights only for the best seed of each config
+            if run is not summary.best_run:
+                run.state_dict = None
+        summaries.append(summary)
+    selected = max(summaries, key=lambda s: s.mean_score)
+    for summary in summaries:
+        if summary is not selected:
+            summary.best_run.state_dict = None
+    return FinetuneResult(task, source.description, data.source, summaries, selected, list(grid.seeds))
+
+
+def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Tokenizer, settings: FinetuneSpec, directory: Path) -> None:
+    """The selected config's best-seed model, with tokenizer and task description, for `eelbert evaluate`."""
+    best = result.selected.best_run
+    model = source.build(result.task, settings.dropout)
+    model.load_state_dict(best.state_dict)
+    tokenizer.no_truncation()
+    task_description = {"task": result.task.name, "max_seq_len": settings.max_seq_len, "selected": asdict(result.selected.config), "seed": best.seed}
+    save_with_tokenizer(model, tokenizer, directory, {TASK_FILE: json.dumps(task_description, indent=2) + "\n"})

@@ -1,0 +1,114 @@
+"""Task metrics in numpy and the one-number score of a task.
+
+Scale: the five metric functions (:func:`accuracy` ... :func:`spearman`) return raw values (a fraction,
+or a correlation in [-1, 1]); everything task-level — :func:`compute_metrics` and :func:`task_score`
+(and the GLUE score, ``glue.py``) — is in percent (x100, e.g. 84.6), the way GLUE and the BERT paper
+report them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from eelbert_cli.core.data.tasks.registry import Task
+from eelbert_cli.core.errors import EelbertError
+
+
+def _pair(predictions: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    predicted, gold = np.asarray(predictions), np.asarray(labels)
+    if predicted.ndim != 1 or predicted.shape != gold.shape or predicted.size == 0:
+        raise ValueError(f"predictions {predicted.shape} and labels {gold.shape} must be equally long, non-empty 1-D")
+    return predicted, gold
+
+
+def accuracy(predictions: ArrayLike, labels: ArrayLike) -> float:
+    predicted, gold = _pair(predictions, labels)
+    return float(np.mean(predicted == gold))
+
+
+def f1_binary(predictions: ArrayLike, labels: ArrayLike, positive: int = 1) -> float:
+    """F1 of the positive class (GLUE: MRPC "equivalent", QQP "duplicate"); 0 when it never occurs."""
+    predicted, gold = _pair(predictions, labels)
+    true_positive = np.sum((predicted == positive) & (gold == positive))
+    false_positive = np.sum((predicted == positive) & (gold != positive))
+    false_negative = np.sum((predicted != positive) & (gold == positive))
+    denominator = 2 * true_positive + false_positive + false_negative
+    return float(2 * true_positive / denominator) if denominator else 0.0
+
+
+def matthews_corrcoef(predictions: ArrayLike, labels: ArrayLike) -> float:
+    """Matthews correlation (Gorodkin's multi-class form; the usual one for two classes).
+
+    0 when either side is constant: the correlation is undefined there and 0 is what sklearn reports.
+    """
+    predicted, gold = _pair(predictions, labels)
+    classes, codes = np.unique(np.concatenate([gold, predicted]), return_inverse=True)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.float64)
+    np.add.at(confusion, (codes[: len(gold)], codes[len(gold) :]), 1)
+    total, correct = confusion.sum(), np.trace(confusion)
+    true_counts, predicted_counts = confusion.sum(axis=1), confusion.sum(axis=0)
+    covariance = correct * total - true_counts @ predicted_counts
+    spread = (total**2 - predicted_counts @ predicted_counts) * (total**2 - true_counts @ true_counts)
+    return float(covariance / np.sqrt(spread)) if spread else 0.0
+
+
+def pearson(predictions: ArrayLike, labels: ArrayLike) -> float:
+    """Pearson correlation; 0 when either side is constant (undefined there; keeps averages finite)."""
+    predicted, gold = _pair(predictions, labels)
+    x = predicted.astype(np.float64) - predicted.mean()
+    y = gold.astype(np.float64) - gold.mean()
+    spread = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / spread) if spread else 0.0
+
+
+def average_ranks(values: ArrayLike) -> np.ndarray:
+    """1-based ranks where tied values share the mean of their positions (as scipy's rankdata)."""
+    array = np.asarray(values)
+    order = np.argsort(array, kind="stable")
+    ordered = array[order]
+    starts_group = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    group = np.cumsum(starts_group) - 1
+    starts = np.flatnonzero(starts_group)
+    ends = np.append(starts[1:], len(array))
+    ranks = np.empty(len(array), dtype=np.float64)
+    ranks[order] = ((starts + 1 + ends) / 2)[group]
+    return ranks
+
+
+def spearman(predictions: ArrayLike, labels: ArrayLike) -> float:
+    """Spearman correlation: Pearson of the average ranks (ties handled as scipy does)."""
+    predicted, gold = _pair(predictions, labels)
+    return pearson(average_ranks(predicted), average_ranks(gold))
+
+
+METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
+    "accuracy": accuracy,
+    "f1": f1_binary,
+    "mcc": matthews_corrcoef,
+    "pearson": pearson,
+    "spearman": spearman,
+}
+
+
+def compute_metrics(task: Task, predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
+    """The task's metrics on one split, in percent. Classification predictions are label ids."""
+    return {name: 100.0 * METRICS[name](predictions, labels) for name in task.metrics}
+
+
+def task_score(task: Task, metrics_by_split: Mapping[str, Mapping[str, float]], splits: Sequence[str] | None = None) -> float:
+    """One number per task (percent): the mean of its metrics, averaged over its evaluation splits —
+    MRPC/QQP mean of F1 and accuracy, STS-B of Pearson and Spearman, MNLI of matched and mismatched."""
+    chosen = tuple(splits) if splits is not None else task.eval_splits
+    per_split = [float(np.mean([metric_value(task, metrics_by_split, split, metric) for metric in task.metrics])) for split in chosen]
+    return float(np.mean(per_split))
+
+
+def metric_value(task: Task, metrics_by_split: Mapping[str, Mapping[str, float]], split: str, metric: str) -> float:
+    try:
+        return float(metrics_by_split[split][metric])
+    except KeyError:
+        found = ", ".join(f"{name}: {', '.join(values)}" for name, values in metrics_by_split.items()) or "nothing"
+        raise EelbertError(f"task {task.name!r} needs {metric!r} on split {split!r} to be scored; results have {found}") from None

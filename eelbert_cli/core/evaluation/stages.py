@@ -1,0 +1,126 @@
+"""Fine-tuning stages as a run directory sees them: `finetune` (one task) and `glue` (the suite).
+
+Every task run updates the run's ``results.json`` and ``results.md``, so the directory always
+holds one current table of everything that ran in it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+from eelbert_cli.core.console import Progress
+from eelbert_cli.core.data.tasks import TASKS, TaskData, get_task, load_custom_task, load_task, write_submission
+from eelbert_cli.core.evaluation.glue import glue_scores
+from eelbert_cli.core.evaluation.grid import FinetuneResult, run_grid, save_finetuned
+from eelbert_cli.core.files import write_atomic, write_json
+from eelbert_cli.core.manifest import write_manifest
+from eelbert_cli.core.model.config import EelbertConfig
+from eelbert_cli.core.model.modeling import is_checkpoint_dir
+from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, GlueSpec
+from eelbert_cli.core.targets import checkpoint_config, resolve_model_config
+from eelbert_cli.core.training.finetune import ModelSource, checkpoint_source
+
+RESULTS_FILE = "results.json"
+RESULTS_MARKDOWN = "results.md"
+
+
+def model_source(spec: ExperimentSpec) -> ModelSource:
+    """An explicit fine-tuning checkpoint; else this run's pretraining checkpoint; else the spec's model."""
+    finetune = spec.finetune or FinetuneSpec()
+    if finetune.checkpoint is not None:
+        return checkpoint_source(finetune.checkpoint)
+    pretrained = spec.run_dir / "checkpoint"
+    if spec.pretrain is not None and is_checkpoint_dir(pretrained):
+        return checkpoint_source(str(pretrained))
+    if spec.model.checkpoint is not None:
+        return checkpoint_source(spec.model.checkpoint)
+    return ModelSource(f"{spec.model.display_name} (random init)", config=resolve_model_config(spec.model, spec.tokenizer))
+
+
+def shipped_model_config(spec: ExperimentSpec) -> EelbertConfig:
+    """The config of the model the spec's fine-tuning starts from, and so ships."""
+    source = model_source(spec)
+    return checkpoint_config(source.checkpoint) if source.checkpoint is not None else source.config
+
+
+def task_data(task: str | dict, data_dir: str | None, base_dir: Path) -> TaskData:
+    if isinstance(task, dict):
+        return load_custom_task(task, base_dir)
+    return load_task(task, data_dir)
+
+
+@contextmanager
+def grid_progress(enabled: bool = True):
+    """A progress bar per training run; yields the factory run_grid expects."""
+    with Progress(enabled=enabled, transient=True) as bar:
+
+        def start(description: str, total: int):
+            return bar.task(f"fine-tune {description}", total=total, announce=f"{total} steps").advance
+
+        yield start
+
+
+def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, spec_dir: Path, progress: bool = True) -> FinetuneResult:
+    """One task end to end: data, grid, selected model saved, submission files, results updated."""
+    settings = spec.finetune or FinetuneSpec()
+    source = model_source(spec)
+    tokenizer = source.tokenizer(spec.tokenizer)
+    data = task_data(task, data_dir, spec_dir)
+    with grid_progress(progress) as start:
+        result = run_grid(source, data, tokenizer, settings.grid, settings, start)
+    out = spec.run_dir / "finetuned" / data.task.name
+    save_finetuned(result, source, tokenizer, settings, out)
+    best = result.selected.best_run
+    for split in data.test:
+        if split.labels is None and split.name in best.test_predictions:
+            predictions = best.test_predictions[split.name]
+            labels = predictions if data.task.type == "regression" else [int(p) for p in predictions]
+            result.submission_files.append(str(write_submission(data.task, split, labels, spec.run_dir / "submission")))
+    update_results(spec, [result])
+    return result
+
+
+def run_finetune(spec: ExperimentSpec, spec_path: Path, progress: bool = True) -> FinetuneResult:
+    finetune = spec.finetune or FinetuneSpec()
+    write_manifest(spec)
+    return finetune_task(spec, finetune.task, finetune.data_dir, spec_path.parent, progress)
+
+
+def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: bool = True) -> list[FinetuneResult]:
+    glue = spec.glue or GlueSpec()
+    names = tasks or glue.tasks
+    for name in names:
+        get_task(name)  # fail on a typo before hours of training
+    write_manifest(spec)
+    return [finetune_task(spec, name, glue.data_dir, Path("."), progress) for name in names]
+
+
+# ----------------------------------------------------------------------------------- results
+def update_results(spec: ExperimentSpec, results: list[FinetuneResult]) -> dict:
+    path = spec.run_dir / RESULTS_FILE
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    document = {"name": spec.name, "summary": existing.get("summary", {}), "tasks": existing.get("tasks", {})}
+    for result in results:
+        document["summary"][result.task.name] = result.summary()
+        document["tasks"][result.task.name] = result.as_dict()
+    document["glue"] = glue_scores(document["tasks"])
+    write_json(path, document)
+    write_atomic(spec.run_dir / RESULTS_MARKDOWN, results_markdown(document))
+    return document
+
+
+def results_markdown(document: dict) -> str:
+    lines = [f"# {document['name']}: fine-tuning results", "", "Mean over seeds of the selected config; dev (validation) splits unless marked test. Percent.", ""]
+    lines += ["| task | metric | mean | std | selected config | seeds |", "|---|---|---|---|---|---|"]
+    for name, entry in document["tasks"].items():
+        config = entry["selected"]
+        label = f"lr {config['lr']:g}, {config['epochs']} ep, batch {config['batch_size']}"
+        for split, metrics in entry["selected_mean"].items():
+            for metric, value in metrics.items():
+                where = "" if split.startswith("validation") and len(entry["selected_mean"]) == 1 else f" ({split})"
+                lines.append(f"| {entry['title']} | {metric}{where} | {value:.2f} | {entry['selected_std'][split][metric]:.2f} | {label} | {len(entry['seeds'])} |")
+    for rule, score in document.get("glue", {}).items():
+        lines += ["", f"**{score['text']}**"]
+    return "\n".join(lines) + "\n"

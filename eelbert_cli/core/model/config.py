@@ -1,0 +1,117 @@
+"""``EelbertConfig``: a ``BertConfig`` that also says how the word embedding is computed.
+
+The hash settings are one entry, ``hash`` (a :class:`HashConfig` as a mapping), so the spec, the
+model config and the hashing code share one schema. ``hash_vocabulary`` holds the token strings in
+id order because the table is rebuilt from them at load; it is the tokenizer's vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from huggingface_hub.dataclasses import strict
+from transformers import BertConfig
+
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.model.hashing import HashConfig
+from eelbert_cli.core.model.presets import Shape, get_preset
+
+MLM_HEADS = ("tied", "untied")
+_LEGACY_PREFIX = "hash_"  # eelbert 0.1 wrote the hash fields flat (hash_kind, hash_seed, ...)
+
+
+@strict
+class EelbertConfig(BertConfig):
+    model_type = "eelbert"
+
+    hash: dict | None = None  # HashConfig fields; None reads as the default n-gram hash
+    mlm_head: str = "tied"
+    preset: str | None = None
+    hash_vocabulary: list[str] | None = None
+
+    def __post_init__(self, **kwargs):
+        legacy = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith(_LEGACY_PREFIX)}
+        if self.hash is None and legacy:
+            self.hash = {key.removeprefix(_LEGACY_PREFIX): value for key, value in legacy.items()}
+        super().__post_init__(**kwargs)
+        if self.hash_vocabulary is not None:
+            self.vocab_size = len(self.hash_vocabulary)
+
+    @property
+    def hash_config(self) -> HashConfig:
+        try:
+            return HashConfig.model_validate(self.hash or {})
+        except ValueError as error:
+            raise EelbertError(f"model config has an invalid 'hash' entry: {error}") from None
+
+    @property
+    def hash_kind(self) -> str:
+        return self.hash_config.kind
+
+    @property
+    def uses_hash_embedding(self) -> bool:
+        return self.hash_kind != "learned"
+
+
+def make_config(
+    shape: Shape,
+    hash_config: HashConfig,
+    vocabulary: Sequence[str] | None = None,
+    mlm_head: str | None = None,
+    preset: str | None = None,
+    **bert_fields,
+) -> EelbertConfig:
+    """The one place a model config is assembled; validates what BertConfig does not.
+
+    A hash embedding needs ``vocabulary`` (the tokenizer's token strings in id order): the model
+    layer never fetches one itself. ``mlm_head`` defaults by embedding: ``tied`` for a learned
+    table (BERT as published), ``untied`` for hash embeddings — on news at equal tokens the untied
+    head reached MLM loss 7.0 where the tied one was at 8.5 (the fixed hash vectors make large,
+    correlated logits), and the untied decoder is pretraining-only, so the shipped model is the
+    same size either way.
+    """
+    mlm_head = mlm_head or ("tied" if hash_config.kind == "learned" else "untied")
+    for field in ("layers", "hidden", "heads", "ffn"):
+        if getattr(shape, field) < 1:
+            raise EelbertError(f"model {field} must be a positive integer, got {getattr(shape, field)}")
+    if shape.hidden % shape.heads:
+        raise EelbertError(f"hidden size {shape.hidden} is not divisible by the number of heads {shape.heads}")
+    if mlm_head not in MLM_HEADS:
+        raise EelbertError(f"mlm_head must be 'tied' or 'untied', got {mlm_head!r}")
+    uses_hash = hash_config.kind != "learned"
+    if uses_hash and vocabulary is None:
+        raise EelbertError("a hash-embedding model needs its tokenizer's vocabulary (token strings in id order)")
+    if vocabulary is not None:
+        bert_fields["vocab_size"] = len(vocabulary)
+    return EelbertConfig(
+        num_hidden_layers=shape.layers,
+        hidden_size=shape.hidden,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        hash=hash_config.as_dict(),
+        mlm_head=mlm_head,
+        preset=preset,
+        hash_vocabulary=list(vocabulary) if uses_hash else None,
+        **bert_fields,
+    )
+
+
+def preset_config(name: str, vocabulary: Sequence[str] | None = None, **bert_fields) -> EelbertConfig:
+    preset = get_preset(name)
+    return make_config(preset.shape, HashConfig(kind=preset.hash_kind), vocabulary, preset=name, **bert_fields)
+
+
+def learned_twin_config(config: EelbertConfig, **updates) -> EelbertConfig:
+    """The same config with a learned table instead of the hash (plus ``updates``)."""
+    fields = {**config.to_dict(), "hash": HashConfig(kind="learned").as_dict(), "hash_vocabulary": None, "vocab_size": config.vocab_size}
+    return EelbertConfig.from_dict({**fields, **updates})
+
+
+def as_eelbert_config(config) -> EelbertConfig:
+    """A plain Hugging Face BertConfig becomes ours with a learned table (same numbers, same weights)."""
+    if isinstance(config, EelbertConfig):
+        return config
+    if getattr(config, "model_type", None) != "bert":
+        raise EelbertError(f"checkpoint has model_type {config.model_type!r}; eelbert handles 'bert' and 'eelbert'")
+    fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures", "transformers_version")}
+    return EelbertConfig.from_dict({**fields, "hash": HashConfig(kind="learned").as_dict()})

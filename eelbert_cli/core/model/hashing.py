@@ -1,0 +1,201 @@
+"""Character n-gram extraction and deterministic hashing of strings into vectors: numpy only.
+
+This is the whole EELBERT input layer, minus torch: a token string is marked, cut into character
+n-grams, each n-gram is hashed with a keyed 64-bit hash of its UTF-8 bytes, the hash is expanded
+into ``dim`` pseudo-random values by a counter-based mixer, and the token vector pools them.
+
+Everything here is a pure function of (string, config): no Python ``hash()``, no global RNG, so the
+same string gives bit-identical vectors in every process and on every machine. It imports neither
+torch nor transformers, so a deployment runtime can rebuild the very same table from the config
+(``model.embedding`` wraps it for torch with the same numbers).
+
+:class:`HashConfig` is the one schema of the hash: the spec's ``model.hash`` section, the ``hash``
+entry of a model's ``config.json`` and the argument of every function here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+HASH_KINDS: tuple[str, ...] = ("ngram", "token", "learned")
+VALUE_KINDS: tuple[str, ...] = ("uniform", "ternary")
+POOLINGS: tuple[str, ...] = ("mean", "sum")
+
+WORD_START = "^"
+WORD_END = "$"
+CONTINUATION_PREFIX = "##"
+_SPECIAL_TOKEN = re.compile(r"^\[[^\[\]\s]+\]$")  # [CLS], [SEP], [PAD], [MASK], [UNK], [unused12], ...
+
+# splitmix64 constants (Steele et al., "Fast splittable pseudorandom number generators", 2014).
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+class HashConfig(BaseModel):
+    """How strings become vectors. ``kind: learned`` means no hash at all: a trained table (BERT)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: str = "ngram"
+    ngram_min: int = 1
+    ngram_max: int = 3
+    seed: int = 0
+    values: str = "uniform"
+    pooling: str = "mean"
+    scale: float = 1.0
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        return _one_of(value, HASH_KINDS, "hash kind")
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, value: str) -> str:
+        return _one_of(value, VALUE_KINDS, "values")
+
+    @field_validator("pooling")
+    @classmethod
+    def _pooling(cls, value: str) -> str:
+        return _one_of(value, POOLINGS, "pooling")
+
+    @field_validator("ngram_min", "ngram_max")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"n-gram lengths must be >= 1, got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if not 0 <= value < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {value}")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"scale must be positive, got {value}")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _ngram_range(self) -> HashConfig:
+        if self.ngram_min > self.ngram_max:
+            raise ValueError(f"ngram_min ({self.ngram_min}) must not exceed ngram_max ({self.ngram_max})")
+        return self
+
+    def as_dict(self) -> dict:
+        return self.model_dump()
+
+
+def is_special_token(token: str) -> bool:
+    return bool(_SPECIAL_TOKEN.match(token))
+
+
+def mark_token(token: str) -> str:
+    """``play`` -> ``^play$``; ``##ing`` -> ``ing$`` (a continuation has no word start)."""
+    if token.startswith(CONTINUATION_PREFIX) and len(token) > len(CONTINUATION_PREFIX):
+        return token[len(CONTINUATION_PREFIX) :] + WORD_END
+    return WORD_START + token + WORD_END
+
+
+def token_ngrams(token: str, config: HashConfig) -> list[str]:
+    """The n-grams whose vectors pool into ``token``'s vector (repeats kept, in order)."""
+    if is_special_token(token):
+        return [token]
+    marked = mark_token(token)
+    if config.kind == "token":
+        return [marked]
+    grams = [
+        marked[i : i + n]
+        for n in range(config.ngram_min, config.ngram_max + 1)
+        for i in range(len(marked) - n + 1)
+    ]
+    return grams or [marked]  # shorter than ngram_min: the whole marked string is its only n-gram
+
+
+def hash_ngram(ngram: str, seed: int = 0) -> int:
+    """Keyed 64-bit BLAKE2b of the UTF-8 bytes: stable across processes, platforms and Python versions."""
+    digest = hashlib.blake2b(ngram.encode("utf-8"), digest_size=8, salt=seed.to_bytes(16, "little"))
+    return int.from_bytes(digest.digest(), "little")
+
+
+def expand_hashes(hashes: np.ndarray, dim: int, values: str = "uniform") -> np.ndarray:
+    """Row i, column j = splitmix64(hash_i + (j+1) * gamma), mapped to [-1, 1) or {-1, 0, 1}.
+
+    Counter-based, so any element can be computed independently of the others and the result does
+    not depend on batch composition. Unsigned 64-bit arithmetic wraps by definition in NumPy.
+    """
+    counters = (np.arange(1, dim + 1, dtype=np.uint64) * _GOLDEN_GAMMA)[None, :]
+    z = hashes.astype(np.uint64)[:, None] + counters
+    z ^= z >> np.uint64(30)
+    z *= _MIX_1
+    z ^= z >> np.uint64(27)
+    z *= _MIX_2
+    z ^= z >> np.uint64(31)
+    if values == "ternary":
+        return ((z >> np.uint64(32)) % np.uint64(3)).astype(np.float32) - np.float32(1.0)
+    # top 24 bits -> exactly representable float32 in [0, 2), shifted to [-1, 1)
+    return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0)
+
+
+class NgramIndex:
+    """Each distinct n-gram of a batch of strings, once, plus the bags that pool them.
+
+    Tokens of a vocabulary share most of their n-grams (30,522 BERT tokens have ~12 each but far
+    fewer distinct ones), so hashing and expanding distinct n-grams only is where the speed comes from.
+    """
+
+    def __init__(self, strings: Iterable[str], config: HashConfig) -> None:
+        ids: dict[str, int] = {}
+        flat: list[int] = []
+        offsets: list[int] = []
+        for string in strings:
+            offsets.append(len(flat))
+            for gram in token_ngrams(string, config):
+                flat.append(ids.setdefault(gram, len(ids)))
+        self.ngrams: list[str] = list(ids)
+        self.flat = np.asarray(flat, dtype=np.int64)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+
+
+def pool_bags(vectors: np.ndarray, flat: np.ndarray, offsets: np.ndarray, pooling: str) -> np.ndarray:
+    """Sum (or mean) of each bag's rows, accumulated in bag order in float32 then divided by the
+    bag size: the exact arithmetic of torch's ``embedding_bag``, so both give the same bits."""
+    ends = np.append(offsets[1:], len(flat))
+    sizes = ends - offsets
+    pooled = np.zeros((len(offsets), vectors.shape[1]), dtype=np.float32)
+    for position in range(int(sizes.max(initial=0))):
+        bags = np.flatnonzero(sizes > position)
+        pooled[bags] += vectors[flat[offsets[bags] + position]]
+    if pooling == "mean":
+        pooled /= sizes.astype(np.float32)[:, None]
+    return pooled
+
+
+def hash_vectors_numpy(strings: Sequence[str], dim: int, config: HashConfig) -> np.ndarray:
+    """Float32 array [len(strings), dim]: the pooled n-gram hash vector of each string."""
+    if config.kind == "learned":
+        raise ValueError("hash kind 'learned' has no hash vectors: it is a trained embedding table")
+    if len(strings) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    index = NgramIndex(strings, config)
+    hashes = np.fromiter((hash_ngram(g, config.seed) for g in index.ngrams), dtype=np.uint64, count=len(index.ngrams))
+    pooled = pool_bags(expand_hashes(hashes, dim, config.values), index.flat, index.offsets, config.pooling)
+    if config.scale != 1.0:
+        pooled *= np.float32(config.scale)
+    return pooled

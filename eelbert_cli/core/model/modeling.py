@@ -1,0 +1,134 @@
+"""BERT and EELBERT: transformers' BERT with exactly one module swapped.
+
+The model classes are transformers' ``BertModel`` / ``BertForMaskedLM`` /
+``BertForSequenceClassification`` whose ``embeddings.word_embeddings`` is replaced by a
+``HashEmbedding`` (unless the hash kind is ``learned``, which is plain BERT). Importing this module
+registers the ``eelbert`` model type with transformers' Auto classes, so
+``AutoModel.from_pretrained(dir)`` loads our checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertModel,
+)
+
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.model.config import EelbertConfig
+from eelbert_cli.core.model.embedding import HashEmbedding, HashTiedDecoder
+
+
+def swap_word_embedding(bert: BertModel, config: EelbertConfig) -> None:
+    """The EELBERT change, in one line of effect: BERT's word table becomes a hash embedding."""
+    if not config.uses_hash_embedding:
+        return
+    if config.hash_vocabulary is None or len(config.hash_vocabulary) != config.vocab_size:
+        raise EelbertError("an EELBERT config needs hash_vocabulary: the token strings of the tokenizer, in id order")
+    embedding = HashEmbedding(config.hash_vocabulary, config.hidden_size, config.hash_config)
+    embedding.reset_table()  # a no-op on the meta device; from_pretrained rebuilds it after loading
+    bert.embeddings.word_embeddings = embedding
+
+
+def hash_embeddings(model: nn.Module) -> list[HashEmbedding]:
+    return [module for module in model.modules() if isinstance(module, HashEmbedding)]
+
+
+class _EelbertLoading:
+    """Shared by the three model classes: our config class, and hash tables rebuilt after loading.
+
+    transformers materialises non-persistent buffers as ``empty_like`` after a meta-device load and
+    dispatches re-initialisation to the *inner* BertModel, which does not know our module; so the
+    tables are rebuilt here, where it cannot be missed.
+    """
+
+    config_class = EelbertConfig
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        for embedding in hash_embeddings(model):
+            embedding.reset_table()
+        return loaded
+
+
+class EelbertModel(_EelbertLoading, BertModel):
+    def __init__(self, config: EelbertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
+        swap_word_embedding(self, config)
+
+
+class EelbertForSequenceClassification(_EelbertLoading, BertForSequenceClassification):
+    def __init__(self, config: EelbertConfig) -> None:
+        super().__init__(config)
+        swap_word_embedding(self.bert, config)
+
+
+class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
+    """MLM head ``tied``: logits over the fixed hash table (no vocabulary x hidden parameters);
+    ``untied``: a trainable decoder used only in pretraining. The output bias is always kept."""
+
+    def __init__(self, config: EelbertConfig) -> None:
+        super().__init__(config)
+        swap_word_embedding(self.bert, config)
+        predictions = self.cls.predictions
+        if config.uses_hash_embedding and config.mlm_head == "tied":
+            predictions.decoder = HashTiedDecoder(self.bert.embeddings.word_embeddings)
+        elif config.mlm_head == "untied":
+            decoder = predictions.decoder  # its weight was tied to the (now replaced) input table
+            decoder.weight = nn.Parameter(decoder.weight.detach().clone())
+        if config.uses_hash_embedding or config.mlm_head == "untied":
+            self._tied_weights_keys = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
+            self.all_tied_weights_keys = self.get_expanded_tied_weights_keys()
+            self.tie_weights()
+
+
+AutoConfig.register(EelbertConfig.model_type, EelbertConfig)
+AutoModel.register(EelbertConfig, EelbertModel)
+AutoModelForMaskedLM.register(EelbertConfig, EelbertForMaskedLM)
+AutoModelForSequenceClassification.register(EelbertConfig, EelbertForSequenceClassification)
+
+TASK_CLASSES = {
+    "base": EelbertModel,
+    "masked-lm": EelbertForMaskedLM,
+    "sequence-classification": EelbertForSequenceClassification,
+}
+
+
+def build_model(config: EelbertConfig, task: str = "base", **config_updates) -> nn.Module:
+    """A freshly initialised model for ``task`` ('base', 'masked-lm', 'sequence-classification')."""
+    if config_updates:
+        config = EelbertConfig.from_dict({**config.to_dict(), **config_updates})
+    return TASK_CLASSES[task](config)
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
+    """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only)."""
+    path = Path(path)
+    if not is_checkpoint_dir(path):
+        raise EelbertError(f"{path} is not a checkpoint directory (no config.json)")
+    if not any(path.glob("*.safetensors")):
+        raise EelbertError(f"{path} has no .safetensors weights; eelbert loads weights only from safetensors")
+    auto = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}[task]
+    try:
+        return auto.from_pretrained(path, use_safetensors=True, **kwargs)
+    except (OSError, ValueError) as error:
+        raise EelbertError(f"could not load checkpoint {path}: {error}") from None
+
+
+def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+

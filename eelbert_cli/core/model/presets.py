@@ -1,0 +1,53 @@
+"""The model zoo as pure data: shapes and presets (no torch, no transformers), so specs validate
+and reports read runs without loading a deep-learning library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eelbert_cli.core.errors import EelbertError
+
+
+@dataclass(frozen=True)
+class Shape:
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+
+
+SHAPES: dict[str, Shape] = {
+    "tiny": Shape(2, 128, 2, 512),
+    "mini": Shape(4, 256, 4, 1024),
+    "small": Shape(4, 512, 8, 2048),
+    "medium": Shape(8, 512, 8, 2048),
+    "base": Shape(12, 768, 12, 3072),
+    "uno": Shape(1, 128, 2, 512),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    shape: Shape
+    hash_kind: str
+
+    @property
+    def bert_twin(self) -> str:
+        """The learned-table model of the same size class EELBERT is compared against."""
+        size = "tiny" if self.shape == SHAPES["uno"] else next(k for k, v in SHAPES.items() if v == self.shape)
+        return f"bert-{size}"
+
+
+PRESETS: dict[str, Preset] = {
+    **{f"bert-{size}": Preset(f"bert-{size}", SHAPES[size], "learned") for size in ("tiny", "mini", "small", "medium", "base")},
+    **{f"eelbert-{size}": Preset(f"eelbert-{size}", SHAPES[size], "ngram") for size in ("tiny", "mini", "small", "medium", "base")},
+    "uno-eelbert": Preset("uno-eelbert", SHAPES["uno"], "ngram"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise EelbertError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,96 @@
+"""``eelbert report``: a paper-style comparison of runs, built only from what their run directories hold.
+
+Outputs (in the output directory): ``report.md`` (tables + notes), ``report.csv`` (one row per run,
+every number), ``report.json`` (the same rows, structured), ``score_vs_size.png`` and
+``pretrain_loss.png`` (each skipped, with the reason, when no run has its data). The pieces:
+``runs.py`` reads run directories, ``twins.py`` pairs each run with its BERT twin, ``render.py``
+writes tables, ``plots.py`` draws.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import write_atomic
+from eelbert_cli.core.reporting.plots import plot_pretraining_loss, plot_score_vs_size
+from eelbert_cli.core.reporting.render import csv_report, markdown_report, row_json, screen_tables, task_order
+from eelbert_cli.core.reporting.runs import RunRow, load_runs
+from eelbert_cli.core.reporting.twins import match_twins
+
+MARKDOWN_FILE = "report.md"
+CSV_FILE = "report.csv"
+JSON_FILE = "report.json"
+SCORE_PLOT = "score_vs_size.png"
+LOSS_PLOT = "pretrain_loss.png"
+
+
+@dataclass
+class Report:
+    """What ``build_report`` made: rows, screen tables, the written files, and notes to show."""
+
+    rows: list[RunRow]
+    tables: list[Table]  # print them all: a second one holds the task scores when they did not fit
+    markdown: str
+    markdown_path: Path
+    csv_path: Path
+    json_path: Path
+    plots: dict[str, Path]  # "score_vs_size" / "pretrain_loss" -> PNG
+    skipped_plots: dict[str, str]  # plot -> why it was not drawn
+    notes: list[str]  # footnotes for the table (twins not found, partial comparisons)
+
+    @property
+    def table(self) -> Table:
+        return self.tables[0]
+
+
+def parse_baselines(items: list[str] | None) -> dict[str, str]:
+    """``--baseline LABEL=BASELINE_LABEL`` options as the mapping ``build_report`` takes."""
+    mapping = {}
+    for item in items or []:
+        label, separator, baseline = item.partition("=")
+        if not separator or not label.strip() or not baseline.strip():
+            raise EelbertError(f"--baseline {item!r}: expected RUN=BASELINE (run labels as shown in the report)")
+        mapping[label.strip()] = baseline.strip()
+    return mapping
+
+
+def build_report(run_dirs: list[Path], output_dir: Path, baselines: dict[str, str] | None = None, width: int = 80) -> Report:
+    """Load the runs, match twins, and write report.md/.csv/.json plus the plots into ``output_dir``."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EelbertError(f"output directory {output_dir} is a file")
+    rows = load_runs([Path(d) for d in run_dirs])
+    notes = match_twins(rows, baselines)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    plots: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for name, file_name, draw in (("score_vs_size", SCORE_PLOT, plot_score_vs_size), ("pretrain_loss", LOSS_PLOT, plot_pretraining_loss)):
+        try:
+            drawn, why = draw(rows, output_dir / file_name)
+        except ImportError:
+            drawn, why = None, "matplotlib is not installed (pip install matplotlib)"
+        if drawn is not None:
+            plots[name] = drawn
+        else:
+            skipped[name] = why or "no data"
+            (output_dir / file_name).unlink(missing_ok=True)  # a stale plot from an earlier report would mislead
+
+    markdown = markdown_report(rows, notes, plots, skipped)
+    paths = {name: output_dir / name for name in (MARKDOWN_FILE, CSV_FILE, JSON_FILE)}
+    write_atomic(paths[MARKDOWN_FILE], markdown)
+    write_atomic(paths[CSV_FILE], csv_report(rows))
+    document = {
+        "runs": [row_json(row) for row in rows],
+        "tasks": [{"name": n, "title": t} for n, t in task_order(rows)],
+        "notes": notes,
+        "plots": {name: path.name for name, path in plots.items()},
+        "skipped_plots": skipped,
+    }
+    write_atomic(paths[JSON_FILE], json.dumps(document, indent=2, allow_nan=False) + "\n")
+    return Report(rows, screen_tables(rows, width), markdown, paths[MARKDOWN_FILE], paths[CSV_FILE], paths[JSON_FILE], plots, skipped, notes)

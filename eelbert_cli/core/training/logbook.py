@@ -1,0 +1,69 @@
+"""The pretraining log: ``metrics.jsonl`` rows averaged over a window of steps and over ranks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from eelbert_cli.core.files import append_jsonl, write_atomic
+from eelbert_cli.core.training.runtime import Runtime
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class LogWindow:
+    """Sums since the last log row. The loss stays a device tensor until a row is written, so
+    logging costs one device sync per row, not one per step."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = torch.zeros((), device=self.runtime.device)
+        self.correct = self.count = 0.0
+        self.steps = self.tokens = 0
+        self.started = time.perf_counter()
+
+    def add_micro_step(self, loss: torch.Tensor, correct, count, grad_accum: int) -> None:
+        self.loss += loss.detach() / grad_accum
+        self.correct += float(correct)
+        self.count += float(count)
+
+    def add_step(self, tokens: int) -> None:
+        self.steps += 1
+        self.tokens += tokens
+
+    def loss_is_finite(self) -> bool:
+        """On every rank (steps since the last row have not been checked yet)."""
+        return self.runtime.all_true(bool(torch.isfinite(self.loss).all()))
+
+    def row(self, step: int, tokens: int, lr: float, elapsed: float) -> dict:
+        """Averages over the window and all ranks; resets the window."""
+        seconds = time.perf_counter() - self.started
+        loss_sum, correct, count, steps = self.runtime.sum([self.loss.item(), self.correct, self.count, self.steps])
+        row = {
+            "step": step,
+            "tokens": tokens,
+            "loss": loss_sum / max(steps, 1),
+            "masked_accuracy": correct / max(count, 1),
+            "lr": lr,
+            "tokens_per_second": self.tokens * self.runtime.world_size / max(seconds, 1e-9),
+            "elapsed_seconds": round(elapsed, 2),
+        }
+        self.reset()
+        return row
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint: they will be written again."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    write_atomic(path, "".join(row + "\n" for row in rows))
+
+
+__all__ = ["METRICS_FILE", "LogWindow", "append_jsonl", "keep_metrics_until"]

@@ -1,0 +1,307 @@
+"""Pretraining, top to bottom: tokenizer -> model -> packed data -> objective -> loop -> checkpoint.
+
+Read :func:`pretrain` first: it is the recipe. The pieces it uses each live in their own module:
+the objective (``objectives.py``: masked-LM today), the distributed runtime (``runtime.py``), data
+order and seeds (``order.py``), optimiser and budget (``optim.py``), checkpoints
+(``checkpoints.py``), the metrics log (``logbook.py``) and progress (``core.console``).
+
+Exactness on resume comes from one decision: data order, masking and dropout are pure functions of
+(seed, step, rank), so a checkpoint needs no RNG state and a resumed run replays the very same
+batches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eelbert_cli.core.console import Progress, log
+from eelbert_cli.core.data.corpora import iter_documents
+from eelbert_cli.core.data.packing import PackedDataset, pack_corpus
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import append_jsonl, write_json
+from eelbert_cli.core.manifest import write_manifest
+from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
+from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
+from eelbert_cli.core.targets import resolve_model_config
+from eelbert_cli.core.training.checkpoints import latest_checkpoint, load_optimizer_state, read_trainer_state, save_checkpoint, save_with_tokenizer
+from eelbert_cli.core.training.logbook import METRICS_FILE, LogWindow, keep_metrics_until
+from eelbert_cli.core.training.masking import MaskingVocabulary
+from eelbert_cli.core.training.objectives import MaskedLMObjective
+from eelbert_cli.core.training.optim import Budget, lr_multiplier, make_adamw, resolve_budget, set_lr
+from eelbert_cli.core.training.order import BatchOrder, derived_seed
+from eelbert_cli.core.training.precision import autocast, autocast_dtype
+from eelbert_cli.core.training.runtime import Runtime, StopRequest, start_runtime
+
+RESULTS_FILE = "pretrain_results.json"
+FINAL_CHECKPOINT = "checkpoint"
+
+
+class TrainingStopped(EelbertError):
+    """A run stopped by a signal, with its state saved (exit code 2 from the CLI)."""
+
+
+@dataclass
+class PretrainOutcome:
+    run_dir: Path
+    checkpoint: Path  # the final checkpoint, or the latest training checkpoint of a paused run
+    results: dict = field(default_factory=dict)
+    paused_at_step: int | None = None
+
+
+# ----------------------------------------------------------------------------------- the recipe
+def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int | None = None, progress: bool = True) -> PretrainOutcome:
+    """Run (or continue) the spec's pretraining. ``stop_after_steps`` pauses the run with a
+    checkpoint after that many steps in this call — for sessions shorter than the budget."""
+    if spec.pretrain is None:
+        raise EelbertError("the spec has no 'pretrain' section; see README for its fields")
+    settings = spec.pretrain
+    runtime = start_runtime(settings.device)
+    run_dir = open_run_dir(spec, runtime, resume)
+
+    tokenizer, tokenizer_source = runtime.main_first(lambda: prepare_tokenizer(spec, run_dir))
+    vocabulary = vocabulary_of(tokenizer)
+    model = initial_model(spec, tokenizer_source, vocabulary)
+    packed_dir = runtime.main_first(
+        lambda: pack_corpus(settings.corpus, tokenizer, settings.seq_len, settings.heldout, model.config.max_position_embeddings)
+    )
+    train_data, heldout_data = PackedDataset(packed_dir, "train"), PackedDataset(packed_dir, "heldout")
+
+    checkpoint = resume_checkpoint(run_dir, resume, runtime)
+    if checkpoint is not None:
+        model = EelbertForMaskedLM.from_pretrained(checkpoint / "model")
+    model.to(runtime.device).train()
+    objective = MaskedLMObjective(  # after .to(device): compile only on GPU
+        model, settings.compile, MaskingVocabulary.from_tokens(vocabulary), settings.mask_rate, settings.whole_word_masking
+    )
+    loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint)
+
+    with loop.stop.installed(), Progress(enabled=progress) as bar:
+        paused = loop.run(stop_after_steps, bar)
+    if paused is not None:
+        return PretrainOutcome(run_dir, paused, paused_at_step=loop.step)
+
+    results = {**loop.summary(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
+    results |= evaluate_heldout(objective, heldout_data, settings, runtime, spec.seed, loop.dtype)
+    if runtime.distributed:
+        results["ranks_agree"] = runtime.ranks_agree(model)
+    loop.save()
+    final = run_dir / FINAL_CHECKPOINT
+    if runtime.is_main:
+        save_with_tokenizer(model, tokenizer, final)
+        write_json(run_dir / RESULTS_FILE, results)
+    runtime.barrier()
+    return PretrainOutcome(run_dir, final, results)
+
+
+# ----------------------------------------------------------------------------------- the pieces
+def open_run_dir(spec: ExperimentSpec, runtime: Runtime, resume: bool) -> Path:
+    run_dir = spec.run_dir
+    if runtime.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(spec, run_dir)
+        if not resume and latest_checkpoint(run_dir / "checkpoints") is not None:
+            raise EelbertError(f"{run_dir} already holds a run; continue it with --resume, or choose another output_dir")
+    return run_dir
+
+
+def resume_checkpoint(run_dir: Path, resume: bool, runtime: Runtime) -> Path | None:
+    if not resume:
+        return None
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None and runtime.is_main:
+        log.info("no checkpoint in %s; starting from step 0", run_dir / "checkpoints")
+    return checkpoint
+
+
+def prepare_tokenizer(spec: ExperimentSpec, run_dir: Path):
+    """The spec's tokenizer, or a WordPiece trained on the corpus once and kept in the run dir."""
+    settings = spec.pretrain
+    if settings.tokenizer_vocab_size is None:
+        return load_tokenizer(spec.tokenizer), spec.tokenizer
+    from eelbert_cli.core.data.vocab_training import train_wordpiece
+
+    directory = run_dir / "tokenizer"
+    if not (directory / "tokenizer.json").is_file():
+        log.info("training a %d-token WordPiece vocabulary on the corpus", settings.tokenizer_vocab_size)
+        train_wordpiece(iter_documents(settings.corpus), settings.tokenizer_vocab_size, directory)
+    return load_tokenizer(directory / "tokenizer.json"), str(directory / "tokenizer.json")
+
+
+def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[str]) -> EelbertForMaskedLM:
+    if spec.model.checkpoint is not None:
+        model = load_model(spec.model.checkpoint, "masked-lm")
+        if getattr(model.config, "hash_vocabulary", None) not in (None, vocabulary):
+            raise EelbertError(f"checkpoint {spec.model.checkpoint} was built for another vocabulary than tokenizer {tokenizer_source}")
+        return model
+    config = resolve_model_config(spec.model, tokenizer_source)
+    if spec.pretrain.dropout is not None:
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = spec.pretrain.dropout
+    torch.manual_seed(derived_seed(spec.seed, 0xC0FFEE))  # the same initial weights on every rank and run
+    return build_model(config, "masked-lm")
+
+
+def make_optimizer(model: nn.Module, settings: PretrainSpec, device: torch.device) -> torch.optim.AdamW:
+    return make_adamw(model, settings.lr, settings.weight_decay, (settings.beta1, settings.beta2), device)
+
+
+@torch.no_grad()
+def evaluate_heldout(objective: MaskedLMObjective, data: PackedDataset, settings: PretrainSpec, runtime: Runtime, seed: int,
+                     dtype: torch.dtype | None) -> dict[str, float]:
+    """Held-out loss and accuracy with the same masks every time, so evaluations are comparable."""
+    objective.eval()
+    loss_sum = correct_sum = count_sum = 0.0
+    rows = np.arange(len(data))[runtime.rank :: runtime.world_size][: settings.eval_batches * settings.batch_size]
+    for index, start in enumerate(range(0, len(rows), settings.batch_size)):
+        generator = torch.Generator().manual_seed(derived_seed(seed, 7_777_777, index, runtime.rank))
+        batch = objective.make_batch(data.batch(rows[start : start + settings.batch_size]), generator)
+        with autocast(runtime.device, dtype):
+            loss, correct, count = objective(**{k: v.to(runtime.device) for k, v in batch.items()})
+        loss_sum += loss.item() * count
+        correct_sum += correct.item()
+        count_sum += count
+    loss_sum, correct_sum, count_sum = runtime.sum([loss_sum, correct_sum, count_sum])
+    objective.train()
+    if count_sum == 0:
+        return {"heldout_loss": float("nan"), "heldout_accuracy": float("nan"), "heldout_masked_tokens": 0}
+    return {"heldout_loss": loss_sum / count_sum, "heldout_accuracy": correct_sum / count_sum, "heldout_masked_tokens": int(count_sum)}
+
+
+# ----------------------------------------------------------------------------------- the loop
+class PretrainLoop:
+    """One training session: from the checkpoint's state (or step 0) to the budget, a pause or a signal."""
+
+    def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: MaskedLMObjective, data: PackedDataset, heldout: PackedDataset,
+                 checkpoint: Path | None) -> None:
+        self.spec, self.settings, self.runtime, self.objective = spec, spec.pretrain, runtime, objective
+        self.data, self.heldout = data, heldout
+        self.model = objective.model
+        self.optimizer = make_optimizer(self.model, self.settings, runtime.device)
+        state = {"step": 0, "tokens": 0, "elapsed_seconds": 0.0}
+        if checkpoint is not None:
+            state = read_trainer_state(checkpoint)
+            load_optimizer_state(checkpoint, self.optimizer, state)
+        self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed_seconds"]
+        self.start_tokens, self.start_elapsed = self.tokens, self.elapsed
+        self.dtype = autocast_dtype(self.settings.precision, runtime.device)
+        self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=self.dtype == torch.float16)
+        self.trained = self._distributed(objective)
+        self.order = BatchOrder(len(data), self.settings.batch_size, self.settings.grad_accum, runtime.world_size, spec.seed)
+        self.tokens_per_step = self.settings.batch_size * self.settings.grad_accum * runtime.world_size * self.settings.seq_len
+        self.budget: Budget = resolve_budget(**self.settings.budget.model_dump(), tokens_per_step=self.tokens_per_step)
+        self.window = LogWindow(runtime)
+        self.stop = StopRequest()
+        self.last_good = checkpoint
+        self.metrics_path = spec.run_dir / METRICS_FILE
+        if runtime.is_main:
+            keep_metrics_until(self.metrics_path, self.step)
+
+    def _distributed(self, objective: nn.Module) -> nn.Module:
+        if not self.runtime.distributed:
+            return objective
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.runtime.device.index] if self.runtime.device.type == "cuda" else None
+        return DistributedDataParallel(objective, device_ids=device_ids, broadcast_buffers=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.budget.done(self.step, self.elapsed)
+
+    def run(self, stop_after_steps: int | None, bar: Progress) -> Path | None:
+        """Train until the budget is spent (returns None) or a pause (returns its checkpoint)."""
+        settings, session_start = self.settings, self.step
+        task = bar.task("pretrain", total=self.budget.total_steps or self.budget.seconds, completed=self._position())
+        while not self.finished:
+            lr = self.train_step()
+            if self.step % settings.log_every == 0 or self.finished:
+                self.log_row(lr, task)
+            if settings.eval_every and self.step % settings.eval_every == 0 and not self.finished:
+                evaluation = evaluate_heldout(self.objective, self.heldout, settings, self.runtime, self.spec.seed, self.dtype)
+                if self.runtime.is_main:
+                    append_jsonl(self.metrics_path, {"step": self.step, "tokens": self.tokens, **evaluation})
+            if self.step % settings.checkpoint_every == 0 and not self.finished:
+                self.save()
+            if signal_name := self.stop.agreed(self.runtime):
+                saved = self.save()
+                raise TrainingStopped(
+                    f"interrupted by {signal_name} at step {self.step}; checkpoint saved to {saved}. "
+                    "Continue with: eelbert pretrain SPEC --resume"
+                )
+            if stop_after_steps is not None and self.step - session_start >= stop_after_steps and not self.finished:
+                return self.save()
+        return None
+
+    def train_step(self) -> float:
+        """One optimiser step over ``grad_accum`` micro-batches; returns the learning rate used."""
+        settings, runtime, started = self.settings, self.runtime, time.perf_counter()
+        lr = settings.lr * lr_multiplier(self.budget.progress(self.step, self.elapsed), settings.warmup, settings.schedule, settings.min_lr_ratio)
+        set_lr(self.optimizer, lr)
+        torch.manual_seed(derived_seed(self.spec.seed, self.step, runtime.rank, 1))  # dropout
+        for micro in range(settings.grad_accum):
+            tokens = self.data.batch(self.order.rows(self.step, micro, runtime.rank))
+            generator = torch.Generator().manual_seed(derived_seed(self.spec.seed, self.step, runtime.rank, micro, 2))
+            batch = {k: v.to(runtime.device, non_blocking=True) for k, v in self.objective.make_batch(tokens, generator).items()}
+            syncing = not runtime.distributed or micro == settings.grad_accum - 1
+            with (nullcontext() if syncing else self.trained.no_sync()), autocast(runtime.device, self.dtype):
+                loss, correct, count = self.trained(**batch)
+            self.scaler.scale(loss / settings.grad_accum).backward()
+            self.window.add_micro_step(loss, correct, count, settings.grad_accum)
+        if settings.clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens += self.tokens_per_step
+        self.window.add_step(self.tokens_per_step)
+        self.elapsed += time.perf_counter() - started
+        return lr
+
+    def log_row(self, lr: float, task) -> None:
+        row = self.window.row(self.step, self.tokens, lr, self.elapsed)
+        if not math.isfinite(row["loss"]):
+            raise self._diverged()
+        if self.runtime.is_main:
+            append_jsonl(self.metrics_path, row)
+        where = f"step {self.step}" + (f"/{self.budget.total_steps}" if self.budget.total_steps else "")
+        task.update(self._position(), f"{where}  loss {row['loss']:.3f}  lr {row['lr']:.2e}  {row['tokens_per_second']:,.0f} tok/s")
+
+    def save(self) -> Path | None:
+        """A checkpoint of this step (rank 0 writes; every rank waits); refuses a diverged state."""
+        if not self.window.loss_is_finite():
+            raise self._diverged()
+        if self.runtime.is_main:
+            state = {"tokens": self.tokens, "elapsed_seconds": self.elapsed, "seed": self.spec.seed, "world_size": self.runtime.world_size}
+            self.last_good = save_checkpoint(self.spec.run_dir / "checkpoints", self.step, self.model, self.optimizer, state, self.settings.keep_checkpoints)
+        self.runtime.barrier()
+        return self.last_good
+
+    def summary(self) -> dict:
+        return {
+            "steps": self.step,
+            "tokens": self.tokens,
+            "elapsed_seconds": round(self.elapsed, 2),
+            "tokens_per_second": round((self.tokens - self.start_tokens) / max(self.elapsed - self.start_elapsed, 1e-9)),
+            "world_size": self.runtime.world_size,
+            "device": str(self.runtime.device),
+            "precision": str(self.dtype).removeprefix("torch.") if self.dtype else "fp32",
+        }
+
+    def _position(self) -> float:
+        return self.step if self.budget.total_steps else min(self.elapsed, self.budget.seconds)
+
+    def _diverged(self) -> EelbertError:
+        return EelbertError(
+            f"the loss became NaN/inf by step {self.step}; stopped without saving. Last good checkpoint: "
+            f"{self.last_good or 'none'}. Lower pretrain.lr, or use precision fp32/bf16."
+        )
