@@ -50,6 +50,11 @@ def user_errors(command):
     return wrapper
 
 
+def command(name: str):
+    """A subcommand whose user errors end as one ``error:`` line and exit code 2."""
+    return lambda function: app.command(name)(user_errors(function))
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging
 
@@ -57,25 +62,26 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
-@app.command("run")
-@user_errors
-def run_command(
-    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
-    overrides: SetOption = None,
-) -> None:
-    """Pretrain, fine-tune (finetune and/or glue sections) and size-report in one go; finished stages are skipped."""
-    from eelbert_cli.core.pipeline import run_experiment
+def _experiment(spec: Path, overrides: list[str] | None):
+    """The validated spec of a command that will train or load models."""
     from eelbert_cli.core.spec import load_spec
 
     _quiet_transformers()
-    experiment = load_spec(spec, overrides or [])
+    return load_spec(spec, overrides or [])
+
+
+@command("run")
+def run_command(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")], overrides: SetOption = None) -> None:
+    """Pretrain, fine-tune (finetune and/or glue sections) and size-report in one go; finished stages are skipped."""
+    from eelbert_cli.core.pipeline import run_experiment
+
+    experiment = _experiment(spec, overrides)
     stages = run_experiment(experiment, spec, say=lambda line: console.print(line, style="bold", markup=False))
     console.print(", ".join(f"{stage}: {state}" for stage, state in stages.items()))
     console.print(f"run directory: {experiment.run_dir}  (eelbert report {experiment.run_dir})")
 
 
-@app.command("pretrain")
-@user_errors
+@command("pretrain")
 def pretrain_command(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML) with a 'pretrain' section.")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in the run directory.")] = False,
@@ -86,10 +92,8 @@ def pretrain_command(
 ) -> None:
     """Masked-LM pretraining; writes a checkpoint transformers' Auto classes load."""
     from eelbert_cli.core.training.pretrain import pretrain
-    from eelbert_cli.core.spec import load_spec
 
-    _quiet_transformers()
-    outcome = pretrain(load_spec(spec, overrides or []), resume=resume, stop_after_steps=stop_after_steps)
+    outcome = pretrain(_experiment(spec, overrides), resume=resume, stop_after_steps=stop_after_steps)
     if outcome.paused_at_step is not None:
         console.print(f"paused at step {outcome.paused_at_step}; checkpoint {outcome.checkpoint}. Continue with --resume.")
         return
@@ -102,26 +106,22 @@ def pretrain_command(
         )
 
 
-@app.command("finetune")
-@user_errors
+@command("finetune")
 def finetune_command(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); its 'finetune' section (default: rotten-tomatoes).")],
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune one task over the spec's grid; select on dev; save the model and results."""
-    from eelbert_cli.core.reporting.tables import finetune_table
-    from eelbert_cli.core.spec import load_spec
     from eelbert_cli.core.evaluation.stages import run_finetune
+    from eelbert_cli.core.reporting.tables import finetune_table
 
-    _quiet_transformers()
-    experiment = load_spec(spec, overrides or [])
+    experiment = _experiment(spec, overrides)
     result = run_finetune(experiment, spec)
-    console.print(finetune_table(result))
-    console.print(f"results: {experiment.run_dir / 'results.json'}   model: {experiment.run_dir / 'finetuned' / result.task.name}")
+    saved = experiment.run_dir / "finetuned" / result.task.name
+    console.print(finetune_table(result), f"results: {experiment.run_dir / 'results.json'}   model: {saved}", sep="\n")
 
 
-@app.command("glue")
-@user_errors
+@command("glue")
 def glue_command(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); its 'glue' section names tasks and data.")],
     tasks: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. cola,sst2,rte.")] = None,
@@ -129,13 +129,10 @@ def glue_command(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune and score GLUE tasks; print every metric and the GLUE score under both rules."""
-    from eelbert_cli.core.reporting.tables import glue_table
-    from eelbert_cli.core.spec import load_spec
     from eelbert_cli.core.evaluation.stages import run_glue, update_results
+    from eelbert_cli.core.reporting.tables import glue_table
 
-    _quiet_transformers()
-    extra = list(overrides or []) + ([f"glue.data_dir={data_dir}"] if data_dir else [])
-    experiment = load_spec(spec, extra)
+    experiment = _experiment(spec, list(overrides or []) + ([f"glue.data_dir={data_dir}"] if data_dir else []))
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     results = run_glue(experiment, names)
     document = update_results(experiment, [])
@@ -146,8 +143,7 @@ def glue_command(
     console.print(f"results: {experiment.run_dir / 'results.json'}")
 
 
-@app.command("evaluate")
-@user_errors
+@command("evaluate")
 def evaluate_command(
     checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (e.g. RUN_DIR/finetuned/TASK).")],
     task: Annotated[Optional[str], typer.Option(help="Task name; default: the one saved with the model.")] = None,
@@ -170,8 +166,7 @@ def evaluate_command(
         console.print(f"predictions: {result.predictions_file}")
 
 
-@app.command("report")
-@user_errors
+@command("report")
 def report_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>) to compare.")],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where report.md/.csv/.json and the PNGs go.")] = Path("report"),
@@ -193,8 +188,7 @@ def report_command(
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
-@app.command("size-report")
-@user_errors
+@command("size-report")
 def size_report_command(
     targets: Annotated[list[str], typer.Argument(help="Presets, spec files (.yaml) or checkpoint directories.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
@@ -221,8 +215,7 @@ def size_report_command(
         console.print(SIZE_FOOTNOTE, style="dim")
 
 
-@app.command("inspect-embedding")
-@user_errors
+@command("inspect-embedding")
 def inspect_embedding_command(
     words: Annotated[list[str], typer.Argument(help="Words to inspect.")],
     spec: Annotated[Optional[Path], typer.Option(help="Take the hash config and tokenizer from this spec.")] = None,

@@ -42,7 +42,8 @@ class StageLedger:
 
 def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, str]:
     """Run every stage the spec has; returns stage -> 'ran' | 'skipped'."""
-    from eelbert_cli.core.evaluation.stages import finetune_task, shipped_model_config
+    from eelbert_cli.core.evaluation.stages import finetune_task
+    from eelbert_cli.core.targets import shipped_model_config
     from eelbert_cli.core.training.checkpoints import latest_checkpoint
     from eelbert_cli.core.training.pretrain import pretrain
 

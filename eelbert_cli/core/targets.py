@@ -1,7 +1,8 @@
-"""From what a user names to a model config: presets, spec files, checkpoint directories.
+"""From what a user names to a model: presets, spec files, checkpoint directories.
 
 The spec layer is pure; this is where a spec meets the filesystem (tokenizers, checkpoints) and
-transformers. ``size-report``, ``run``'s size stage and fine-tuning all resolve model configs here.
+transformers. ``size-report``, ``run``'s size stage and fine-tuning all resolve models here, so
+they agree on what a spec ships (e.g. its pretraining checkpoint, with its trained vocabulary).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config, make_config, preset_config
 from eelbert_cli.core.model.modeling import is_checkpoint_dir
 from eelbert_cli.core.model.presets import PRESETS
-from eelbert_cli.core.spec import ExperimentSpec, ModelSpec, load_spec
+from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, ModelSpec, load_spec
+from eelbert_cli.core.training.finetune import ModelSource, checkpoint_source
 
 
 @dataclass
@@ -53,6 +55,25 @@ def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -
     )
 
 
+def model_source(spec: ExperimentSpec) -> ModelSource:
+    """An explicit fine-tuning checkpoint; else this run's pretraining checkpoint; else the spec's model."""
+    finetune = spec.finetune or FinetuneSpec()
+    if finetune.checkpoint is not None:
+        return checkpoint_source(finetune.checkpoint)
+    pretrained = spec.run_dir / "checkpoint"
+    if spec.pretrain is not None and is_checkpoint_dir(pretrained):
+        return checkpoint_source(str(pretrained))
+    if spec.model.checkpoint is not None:
+        return checkpoint_source(spec.model.checkpoint)
+    return ModelSource(f"{spec.model.display_name} (random init)", config=resolve_model_config(spec.model, spec.tokenizer))
+
+
+def shipped_model_config(spec: ExperimentSpec) -> EelbertConfig:
+    """The config of the model the spec's fine-tuning starts from, and so ships."""
+    source = model_source(spec)
+    return checkpoint_config(source.checkpoint) if source.checkpoint is not None else source.config
+
+
 def resolve_target(target: str, overrides: list[str]) -> ResolvedTarget:
     if target in PRESETS:
         if overrides:
@@ -64,7 +85,7 @@ def resolve_target(target: str, overrides: list[str]) -> ResolvedTarget:
         return ResolvedTarget(path.name, checkpoint_config(path))
     if path.suffix in (".yaml", ".yml"):
         spec = load_spec(path, overrides)
-        return ResolvedTarget(spec.name, as_eelbert_config(resolve_model_config(spec.model, spec.tokenizer)), spec)
+        return ResolvedTarget(spec.name, shipped_model_config(spec), spec)
     raise EelbertError(
         f"{target!r} is not a preset ({', '.join(PRESETS)}), a spec file (.yaml) or a checkpoint directory"
     )

@@ -16,33 +16,11 @@ from eelbert_cli.core.evaluation.glue import glue_scores
 from eelbert_cli.core.evaluation.grid import FinetuneResult, run_grid, save_finetuned
 from eelbert_cli.core.files import write_atomic, write_json
 from eelbert_cli.core.manifest import write_manifest
-from eelbert_cli.core.model.config import EelbertConfig
-from eelbert_cli.core.model.modeling import is_checkpoint_dir
 from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, GlueSpec
-from eelbert_cli.core.targets import checkpoint_config, resolve_model_config
-from eelbert_cli.core.training.finetune import ModelSource, checkpoint_source
+from eelbert_cli.core.targets import model_source
 
 RESULTS_FILE = "results.json"
 RESULTS_MARKDOWN = "results.md"
-
-
-def model_source(spec: ExperimentSpec) -> ModelSource:
-    """An explicit fine-tuning checkpoint; else this run's pretraining checkpoint; else the spec's model."""
-    finetune = spec.finetune or FinetuneSpec()
-    if finetune.checkpoint is not None:
-        return checkpoint_source(finetune.checkpoint)
-    pretrained = spec.run_dir / "checkpoint"
-    if spec.pretrain is not None and is_checkpoint_dir(pretrained):
-        return checkpoint_source(str(pretrained))
-    if spec.model.checkpoint is not None:
-        return checkpoint_source(spec.model.checkpoint)
-    return ModelSource(f"{spec.model.display_name} (random init)", config=resolve_model_config(spec.model, spec.tokenizer))
-
-
-def shipped_model_config(spec: ExperimentSpec) -> EelbertConfig:
-    """The config of the model the spec's fine-tuning starts from, and so ships."""
-    source = model_source(spec)
-    return checkpoint_config(source.checkpoint) if source.checkpoint is not None else source.config
 
 
 def task_data(task: str | dict, data_dir: str | None, base_dir: Path) -> TaskData:

@@ -58,17 +58,16 @@ class Runtime:
         return totals.tolist()
 
     def all_true(self, flag: bool) -> bool:
-        if not self.distributed:
-            return flag
-        value = self.tensor([float(flag)])
-        dist.all_reduce(value, op=dist.ReduceOp.MIN)
-        return bool(value.item())
+        return self._reduce_flag(flag, "min")
 
     def any_true(self, flag: bool) -> bool:
+        return self._reduce_flag(flag, "max")
+
+    def _reduce_flag(self, flag: bool, how: str) -> bool:
         if not self.distributed:
             return flag
         value = self.tensor([float(flag)])
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        dist.all_reduce(value, op=dist.ReduceOp.MIN if how == "min" else dist.ReduceOp.MAX)
         return bool(value.item())
 
     def barrier(self) -> None:
