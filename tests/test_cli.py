@@ -31,6 +31,21 @@ def test_spec_error_exits_2_naming_the_yaml_path(tmp_path):
     assert "Traceback" not in result.output + result.stderr
 
 
+_LIGHT_IMPORTS = (
+    "import sys, eelbert_cli, eelbert_cli.cli, eelbert_cli.core.model, eelbert_cli.core.reporting.report;"
+    "from eelbert_cli.core.spec import load_spec;"
+    "from eelbert_cli.core.model.hashing import HashConfig, hash_vectors_numpy;"
+    "load_spec(sys.argv[1]); hash_vectors_numpy(['play', '##ing'], 8, HashConfig());"
+    "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+)
+
+
+def test_cli_spec_validation_report_and_hashing_import_no_torch_or_transformers():
+    """`eelbert --help`, spec validation, `report` and a deployment runtime's hashing stay cheap."""
+    result = subprocess.run([sys.executable, "-c", _LIGHT_IMPORTS, str(EXPERIMENTS / "eelbert-tiny.yaml")], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_console_script_reports_errors_without_traceback(tmp_path):
     missing = tmp_path / "missing.yaml"
     result = subprocess.run([sys.executable, "-m", "eelbert_cli.cli", "size-report", str(missing)], capture_output=True, text=True)
@@ -98,3 +113,9 @@ def test_inspect_embedding_table_and_bad_options(fixture_vocab_path):
     assert result.exit_code == 2 and "must not exceed" in result.stderr
     result = run("inspect-embedding", "cats", "--tokenizer", "/no/such/vocab.txt")
     assert result.exit_code == 2 and "/no/such/vocab.txt" in result.stderr
+
+
+def test_error_text_is_printed_literally_not_as_markup(tmp_path):
+    missing = tmp_path / "odd[/x][bold]name.yaml"
+    result = run("size-report", str(missing))
+    assert result.exit_code == 2 and f"spec file {missing} does not exist" in result.stderr

@@ -16,6 +16,7 @@ from eelbert_cli.core.model.hashing import (
     HashConfig,
     expand_hashes,
     hash_ngram,
+    hash_vectors_numpy,
     mark_token,
     token_ngrams,
 )
@@ -152,6 +153,15 @@ def test_invalid_hash_configs_are_rejected(fields, message):
         HashConfig(**fields)
 
 
+@pytest.mark.parametrize("config", [DEFAULT, HashConfig(pooling="sum", scale=2.5), HashConfig(ngram_min=2, ngram_max=5, values="ternary"), HashConfig(kind="token")])
+def test_numpy_and_torch_paths_give_the_same_bits(vocabulary, config):
+    """The torch-free runtime rebuilds the table with numpy; it must equal the model's, bit for bit."""
+    strings = [*vocabulary, "unbelievably", "##ness", "\u00e9t\u00e9", "x"]
+    assert np.array_equal(hash_vectors_numpy(strings, 48, config), hash_vectors(strings, 48, config).numpy())
+
+
 def test_learned_kind_has_no_hash_vectors():
     with pytest.raises(ValueError, match="learned"):
         hash_vectors(["play"], 8, HashConfig(kind="learned"))
+    with pytest.raises(ValueError, match="learned"):
+        hash_vectors_numpy(["play"], 8, HashConfig(kind="learned"))

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
-from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertModel
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertModel
 
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import make_config, preset_config
@@ -123,6 +123,21 @@ def test_checkpoint_holds_no_word_table_and_config_holds_the_vocabulary(tmp_path
     assert not any(key.startswith("cls.predictions.decoder.weight") for key in keys)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "eelbert" and config["hash_vocabulary"] == vocabulary
+
+
+def test_config_holds_one_hash_entry_and_reads_legacy_flat_keys(tmp_path, vocabulary):
+    config = tiny_config(vocabulary).to_dict()
+    assert config["hash"] == HashConfig().as_dict() and not any(key.startswith("hash_") and key != "hash_vocabulary" for key in config)
+    legacy = {k: v for k, v in config.items() if k != "hash"} | {"hash_kind": "ngram", "hash_ngram_min": 2, "hash_ngram_max": 4, "hash_seed": 7}
+    (tmp_path / "config.json").write_text(json.dumps(legacy))
+    loaded = AutoModel.from_config(AutoConfig.from_pretrained(tmp_path))
+    assert loaded.config.hash_config == HashConfig(ngram_min=2, ngram_max=4, seed=7)
+    assert loaded.embeddings.word_embeddings.hash_config == HashConfig(ngram_min=2, ngram_max=4, seed=7)
+
+
+def test_model_layer_never_fetches_a_vocabulary():
+    with pytest.raises(EelbertError, match="needs its tokenizer's vocabulary"):
+        make_config(TINY, HashConfig())
 
 
 def test_loaded_table_is_rebuilt_not_left_uninitialised(tmp_path, vocabulary):

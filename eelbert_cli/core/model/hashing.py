@@ -173,29 +173,42 @@ class NgramIndex:
         self.offsets = np.asarray(offsets, dtype=np.int64)
 
 
+def ngram_vectors(strings: Sequence[str], dim: int, config: HashConfig) -> tuple[NgramIndex, np.ndarray]:
+    """The distinct n-grams of ``strings`` and their expanded vectors [distinct n-grams, dim]: all of
+    the hash but the pooling, which numpy (:func:`pool_bags`) and torch (``embedding_bag``) share."""
+    if config.kind == "learned":
+        raise ValueError("hash kind 'learned' has no hash vectors: it is a trained embedding table")
+    index = NgramIndex(strings, config)
+    hashes = np.fromiter((hash_ngram(g, config.seed) for g in index.ngrams), dtype=np.uint64, count=len(index.ngrams))
+    return index, expand_hashes(hashes, dim, config.values)
+
+
 def pool_bags(vectors: np.ndarray, flat: np.ndarray, offsets: np.ndarray, pooling: str) -> np.ndarray:
-    """Sum (or mean) of each bag's rows, accumulated in bag order in float32 then divided by the
-    bag size: the exact arithmetic of torch's ``embedding_bag``, so both give the same bits."""
-    ends = np.append(offsets[1:], len(flat))
-    sizes = ends - offsets
+    """Sum (or mean) of each bag's rows, accumulated in bag order in float32 then divided by the bag
+    size: the arithmetic of torch's ``embedding_bag``, so both give the same bits (tested). Bags are
+    sorted longest first so that the bags still accumulating at each position are a prefix."""
+    sizes = np.append(offsets[1:], len(flat)) - offsets
+    order = np.argsort(-sizes, kind="stable")
+    starts, sorted_sizes = offsets[order], sizes[order]
     pooled = np.zeros((len(offsets), vectors.shape[1]), dtype=np.float32)
-    for position in range(int(sizes.max(initial=0))):
-        bags = np.flatnonzero(sizes > position)
-        pooled[bags] += vectors[flat[offsets[bags] + position]]
+    active = len(order)
+    for position in range(int(sorted_sizes[0]) if active else 0):
+        while active and sorted_sizes[active - 1] <= position:
+            active -= 1
+        pooled[:active] += vectors[flat[starts[:active] + position]]
     if pooling == "mean":
-        pooled /= sizes.astype(np.float32)[:, None]
-    return pooled
+        pooled /= sorted_sizes.astype(np.float32)[:, None]
+    unsorted = np.empty_like(pooled)
+    unsorted[order] = pooled
+    return unsorted
 
 
 def hash_vectors_numpy(strings: Sequence[str], dim: int, config: HashConfig) -> np.ndarray:
     """Float32 array [len(strings), dim]: the pooled n-gram hash vector of each string."""
-    if config.kind == "learned":
-        raise ValueError("hash kind 'learned' has no hash vectors: it is a trained embedding table")
-    if len(strings) == 0:
+    if len(strings) == 0 and config.kind != "learned":
         return np.zeros((0, dim), dtype=np.float32)
-    index = NgramIndex(strings, config)
-    hashes = np.fromiter((hash_ngram(g, config.seed) for g in index.ngrams), dtype=np.uint64, count=len(index.ngrams))
-    pooled = pool_bags(expand_hashes(hashes, dim, config.values), index.flat, index.offsets, config.pooling)
+    index, vectors = ngram_vectors(strings, dim, config)
+    pooled = pool_bags(vectors, index.flat, index.offsets, config.pooling)
     if config.scale != 1.0:
         pooled *= np.float32(config.scale)
     return pooled
