@@ -96,4 +96,3 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], N
         ledger.mark("size", key)
         outcome["size"] = "ran"
     return outcome
-

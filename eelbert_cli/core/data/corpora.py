@@ -203,5 +203,3 @@ def news_documents(path: Path) -> Iterator[str]:
     """3,824 English news articles (2017): the ``text`` column of the CSV inside the zip."""
     with zipfile.ZipFile(path) as archive, archive.open("NewsArticles.csv") as member:
         yield from csv_documents(io.TextIOWrapper(member, encoding="utf-8", newline=""), "text", f"{path}:NewsArticles.csv")
-
-

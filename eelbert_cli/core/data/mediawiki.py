@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 from eelbert_cli.core.errors import EelbertError
 
+
 def mediawiki_documents(path: Path) -> Iterator[str]:
     """Plain prose of every article (namespace 0, no redirects) of a ``.xml.bz2`` dump."""
     with bz2.open(path, "rb") as binary:

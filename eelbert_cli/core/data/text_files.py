@@ -20,6 +20,7 @@ _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _FORMATS = {".txt": "txt", ".text": "txt", ".md": "txt", ".jsonl": "jsonl", ".json": "jsonl",
             ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".xml": "mediawiki"}
 
+
 def expand_paths(patterns: Iterable[str]) -> list[Path]:
     """Globs (``**`` included) expanded in sorted order; a pattern matching nothing is an error."""
     paths: list[Path] = []

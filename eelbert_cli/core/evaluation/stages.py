@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from eelbert_cli.core.console import Progress
-from eelbert_cli.core.data.tasks import TASKS, TaskData, get_task, load_custom_task, load_task, write_submission
+from eelbert_cli.core.data.tasks import TaskData, get_task, load_custom_task, load_task, write_submission
 from eelbert_cli.core.evaluation.glue import glue_scores
 from eelbert_cli.core.evaluation.grid import FinetuneResult, run_grid, save_finetuned
 from eelbert_cli.core.files import write_atomic, write_json

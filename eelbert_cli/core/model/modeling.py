@@ -131,4 +131,3 @@ def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
 
 def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
