@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench results clean
+.PHONY: install test demo bench results distill clean
 
 install: $(BIN)/eelbert
 
@@ -40,6 +40,16 @@ results: install
 	for spec in $(TINY_RUNS) $(HASH_RUNS); do $(BIN)/eelbert run experiments/$$spec.yaml || exit 1; done
 	$(BIN)/eelbert report $(foreach r,$(TINY_RUNS),runs/$(subst /,-,$(r))) -o docs/results/tiny
 	$(BIN)/eelbert report runs/tiny-bert-tiny runs/tiny-eelbert-tiny runs/tiny-uno-eelbert $(foreach r,$(HASH_RUNS),runs/$(subst /,-,$(r))) -o docs/results/hash
+
+# Task distillation (docs/results/distill/): the MiniLM teacher, then bert-tiny, eelbert-tiny and
+# uno-eelbert fine-tuned plain, distilled, and distilled with 4 augmented copies; 3 seeds each.
+# About 1 hour on 2 cores. Finished stages are skipped.
+DISTILL_RUNS = eelbert-tiny-plain eelbert-tiny-kd-aug bert-tiny-plain bert-tiny-kd-aug uno-eelbert-plain uno-eelbert-kd-aug \
+	eelbert-tiny-kd bert-tiny-kd uno-eelbert-kd
+distill: install
+	$(BIN)/eelbert run experiments/distill/teacher-minilm.yaml
+	for run in $(DISTILL_RUNS); do $(BIN)/eelbert run experiments/distill/$$run.yaml || exit 1; done
+	$(BIN)/eelbert report $(foreach r,$(DISTILL_RUNS),runs/distill-$(r)) -o docs/results/distill
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -164,6 +164,26 @@ class GridSpec(StrictSpec):
         return values
 
 
+class AugmentSpec(StrictSpec):
+    """Teacher-labelled copies of the training sentences (task distillation): each copy drops words
+    (replaced by [MASK]) and, with probability ``crop``, keeps only a random 60-100% span."""
+
+    copies: int = Field(0, ge=0, le=100)
+    mask: float = Field(0.1, ge=0, lt=1)
+    crop: float = Field(0.5, ge=0, le=1)
+    seed: int = Field(0, ge=0)
+
+
+class DistillSpec(StrictSpec):
+    """Task distillation: the student fits the teacher's soft labels as well as the gold ones."""
+
+    alpha: float = Field(0.5, ge=0, le=1)  # weight of the teacher term on gold examples (1 - alpha: gold)
+    temperature: float = Field(2.0, gt=0)
+    augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    unlabelled: list[CorpusSource] = Field(default_factory=list)  # extra in-domain text, labelled by the teacher
+    max_unlabelled: int | None = Field(None, ge=1)
+
+
 class FinetuneSpec(StrictSpec):
     """One task: a built-in name (GLUE or rotten-tomatoes) or a custom task mapping (see README)."""
 
@@ -180,6 +200,19 @@ class FinetuneSpec(StrictSpec):
     eval_batch_size: int = Field(256, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    teacher: str | None = None  # a model fine-tuned on the same task: its soft labels teach the student
+    distill: DistillSpec | None = None  # default when a teacher is given: DistillSpec()
+
+    @model_validator(mode="after")
+    def _distill_needs_teacher(self) -> FinetuneSpec:
+        if self.distill is not None and self.teacher is None:
+            raise ValueError("distill settings need a teacher: set finetune.teacher to a fine-tuned checkpoint of this task")
+        return self
+
+    @property
+    def distillation(self) -> DistillSpec | None:
+        """The distillation settings in force, or None for plain fine-tuning."""
+        return None if self.teacher is None else (self.distill or DistillSpec())
 
 
 class GlueSpec(StrictSpec):

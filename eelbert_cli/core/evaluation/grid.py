@@ -19,7 +19,8 @@ from eelbert_cli.core.data.tasks import Task, TaskData
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.spec import FinetuneSpec, GridSpec
 from eelbert_cli.core.training.checkpoints import save_with_tokenizer
-from eelbert_cli.core.training.finetune import ModelSource, RunConfig, RunResult, encode_split, train_run
+from eelbert_cli.core.training.finetune import ModelSource, RunConfig, RunResult, encode_split, train_run, with_teacher
+from eelbert_cli.core.training.task_distillation import TeacherTargets
 
 TASK_FILE = "task.json"  # saved with a fine-tuned model: what `eelbert evaluate` needs to score it
 
@@ -55,6 +56,7 @@ class FinetuneResult:
     selected: ConfigSummary
     seeds: list[int]
     submission_files: list[str] = field(default_factory=list)
+    distillation: dict | None = None  # the teacher and its settings, when the run distilled
 
     def summary(self) -> dict[str, float]:
         """metric -> mean dev value of the selected config (metric_split where a task has two dev splits)."""
@@ -96,6 +98,7 @@ class FinetuneResult:
             },
             "saved_model_seed": best.seed,
             "submission_files": self.submission_files,
+            **({"distillation": self.distillation} if self.distillation else {}),
         }
 
 
@@ -106,8 +109,10 @@ def run_grid(
     grid: GridSpec,
     settings: FinetuneSpec,
     progress: Callable[[str, int], Callable[[], None]] | None = None,
+    teacher: TeacherTargets | None = None,
 ) -> FinetuneResult:
-    """Train every (lr, epochs, batch size) for every seed; select the config with the best mean dev score."""
+    """Train every (lr, epochs, batch size) for every seed; select the config with the best mean dev
+    score. With ``teacher``, the training set gains the teacher-labelled extras and soft targets."""
     task = data.task
     if settings.max_seq_len > source.max_positions:
         raise EelbertError(
@@ -116,6 +121,9 @@ def run_grid(
     encoded = {name: encode_split(tokenizer, split, settings.max_seq_len) for name, split in data.splits.items()}
     if len(encoded["train"]) == 0:
         raise EelbertError(f"{task.name}: the training split is empty")
+    if teacher is not None:
+        extra = encode_split(tokenizer, teacher.extra, settings.max_seq_len)
+        encoded["train"] = with_teacher(encoded["train"], teacher.train, extra, teacher.extra_targets, task.type == "regression")
     pad_id = tokenizer.token_to_id("[PAD]") or 0
     configs = [RunConfig(lr, epochs, batch) for lr, epochs, batch in itertools.product(grid.lr, grid.epochs, grid.batch_size)]
     summaries = []
@@ -134,7 +142,8 @@ def run_grid(
     for summary in summaries:
         if summary is not selected:
             summary.best_run.state_dict = None
-    return FinetuneResult(task, source.description, data.source, summaries, selected, list(grid.seeds))
+    distillation = teacher.describe() if teacher is not None else None
+    return FinetuneResult(task, source.description, data.source, summaries, selected, list(grid.seeds), distillation=distillation)
 
 
 def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Tokenizer, settings: FinetuneSpec, directory: Path) -> None:

@@ -46,8 +46,13 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     source = model_source(spec)
     tokenizer = source.tokenizer(spec.tokenizer)
     data = task_data(task, data_dir, spec_dir)
+    teacher = None
+    if settings.teacher is not None:
+        from eelbert_cli.core.training.task_distillation import TEACHER_CACHE, teacher_targets
+
+        teacher = teacher_targets(settings, data, spec.run_dir / TEACHER_CACHE / data.task.name)
     with grid_progress(progress) as start:
-        result = run_grid(source, data, tokenizer, settings.grid, settings, start)
+        result = run_grid(source, data, tokenizer, settings.grid, settings, start, teacher)
     out = spec.run_dir / "finetuned" / data.task.name
     save_finetuned(result, source, tokenizer, settings, out)
     best = result.selected.best_run
@@ -99,6 +104,11 @@ def results_markdown(document: dict) -> str:
             for metric, value in metrics.items():
                 where = "" if split.startswith("validation") and len(entry["selected_mean"]) == 1 else f" ({split})"
                 lines.append(f"| {entry['title']} | {metric}{where} | {value:.2f} | {entry['selected_std'][split][metric]:.2f} | {label} | {len(entry['seeds'])} |")
+    for entry in document["tasks"].values():
+        if entry.get("distillation"):
+            d = entry["distillation"]
+            lines += ["", f"{entry['title']}: distilled from {d['teacher']} (teacher dev score {d['teacher_dev_score']:.2f}; "
+                      f"alpha {d['alpha']:g}, temperature {d['temperature']:g}, {d['extra_examples']:,} teacher-labelled extra examples)"]
     for rule, score in document.get("glue", {}).items():
         lines += ["", f"**{score['text']}**"]
     return "\n".join(lines) + "\n"

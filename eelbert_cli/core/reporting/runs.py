@@ -212,7 +212,19 @@ def human_count(count: float) -> str:
 
 
 def _treatment(spec: ExperimentSpec | None, has_pretraining_files: bool) -> tuple[bool, str | None, str]:
-    """(pretrained, matching key, text). Only runs with equal keys are compared as twins."""
+    """(pretrained, matching key, text). Only runs with equal keys are compared as twins: the same
+    pretraining, and the same task distillation (teacher and its settings) if any."""
+    pretrained, key, text = _pretraining_treatment(spec, has_pretraining_files)
+    distill = spec.finetune.distillation if spec is not None and spec.finetune is not None else None
+    if distill is None:
+        return pretrained, key, text
+    teacher = Path(spec.finetune.teacher).name
+    settings = f"{teacher}:{distill.alpha:g}:{distill.temperature:g}:{distill.augment.model_dump_json()}:{len(distill.unlabelled)}"
+    copies = f", x{distill.augment.copies} augmented" if distill.augment.copies else ""
+    return pretrained, None if key is None else f"{key}|distilled:{settings}", f"{text}; distilled from {teacher}{copies}"
+
+
+def _pretraining_treatment(spec: ExperimentSpec | None, has_pretraining_files: bool) -> tuple[bool, str | None, str]:
     start = spec and ((spec.finetune and spec.finetune.checkpoint) or spec.model.checkpoint)
     if start:
         return True, f"checkpoint:{start}", f"from checkpoint {start}"

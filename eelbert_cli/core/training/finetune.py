@@ -26,7 +26,7 @@ from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.evaluation.metrics import compute_metrics, task_score
 from eelbert_cli.core.model.config import EelbertConfig
 from eelbert_cli.core.model.modeling import build_model, is_checkpoint_dir
-from eelbert_cli.core.spec import FinetuneSpec
+from eelbert_cli.core.spec import DistillSpec, FinetuneSpec
 from eelbert_cli.core.training.optim import lr_multiplier, make_adamw, set_lr
 from eelbert_cli.core.training.precision import autocast, autocast_dtype
 from eelbert_cli.core.training.runtime import pick_device
@@ -40,9 +40,16 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     labels: np.ndarray | None
+    targets: np.ndarray | None = None  # a teacher's logits per example (task distillation)
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    @property
+    def has_gold(self) -> np.ndarray:
+        """Which examples carry a gold label (teacher-labelled extras carry -1, or NaN for regression)."""
+        labels = np.asarray(self.labels, dtype=np.float64)
+        return ~np.isnan(labels) & (labels >= 0) if self.labels is not None else np.zeros(len(self), dtype=bool)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -55,6 +62,18 @@ def encode_split(tokenizer: Tokenizer, split: Split, max_seq_len: int) -> Encode
     encodings = tokenizer.encode_batch(inputs, add_special_tokens=True)
     labels = None if split.labels is None else np.asarray(split.labels)
     return Encoded([e.ids for e in encodings], [e.type_ids for e in encodings], labels)
+
+
+def with_teacher(train: Encoded, train_targets: np.ndarray, extra: Encoded, extra_targets: np.ndarray, regression: bool) -> Encoded:
+    """The training set for task distillation: the gold examples and the teacher-labelled extras,
+    every one with the teacher's logits."""
+    missing = np.full(len(extra), np.nan if regression else -1, dtype=np.float32 if regression else np.int64)
+    return Encoded(
+        train.input_ids + extra.input_ids,
+        train.token_type_ids + extra.token_type_ids,
+        np.concatenate([np.asarray(train.labels).astype(missing.dtype), missing]),
+        np.concatenate([train_targets, extra_targets]).astype(np.float32),
+    )
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group: int = 50) -> list[np.ndarray]:
@@ -156,21 +175,53 @@ def task_loss(task: Task, logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return F.cross_entropy(logits.float(), labels.long())
 
 
-def predict(model: nn.Module, task: Task, data: Encoded, settings: FinetuneSpec, pad_id: int) -> tuple[np.ndarray, float]:
-    """Predictions (label ids, or scores for regression) in the split's order, and examples/s."""
+def distillation_loss(task: Task, logits: torch.Tensor, gold: torch.Tensor, has_gold: torch.Tensor, targets: torch.Tensor,
+                      settings: DistillSpec) -> torch.Tensor:
+    """Per example: ``alpha`` x teacher term + (1 - alpha) x gold term where gold exists, the teacher
+    term alone where it does not. Classification: KL between temperature-softened distributions,
+    scaled by T^2 so its gradients keep their size; regression: squared error to the teacher."""
+    logits, targets = logits.float(), targets.float()
+    if task.type == "regression":
+        teacher_term = (logits.squeeze(-1) - targets.squeeze(-1)) ** 2
+        gold_term = (logits.squeeze(-1) - torch.nan_to_num(gold.float())) ** 2
+    else:
+        t = settings.temperature
+        student, teacher = F.log_softmax(logits / t, dim=-1), F.log_softmax(targets / t, dim=-1)
+        teacher_term = F.kl_div(student, teacher, log_target=True, reduction="none").sum(-1) * t * t
+        gold_term = F.cross_entropy(logits, gold.long().clamp(min=0), reduction="none")
+    return torch.where(has_gold, settings.alpha * teacher_term + (1 - settings.alpha) * gold_term, teacher_term).mean()
+
+
+def predict_logits(model: nn.Module, data: Encoded, settings: FinetuneSpec, pad_id: int) -> np.ndarray:
+    """Float32 logits [examples, outputs] in the split's order (batches run longest first)."""
     device = next(model.parameters()).device
     model.eval()
     order = np.argsort(-data.lengths, kind="stable")
-    outputs = np.empty(len(data), dtype=np.float32 if task.type == "regression" else np.int64)
-    started = time.perf_counter()
+    outputs = np.empty((0, model.config.num_labels), dtype=np.float32)
     with torch.no_grad(), autocast(device, autocast_dtype(settings.precision, device)):
         for start in range(0, len(order), settings.eval_batch_size):
             rows = order[start : start + settings.eval_batch_size]
-            logits = model(**collate(data, rows, pad_id, device)).logits.float()
-            values = logits.squeeze(-1) if task.type == "regression" else logits.argmax(dim=-1)
-            outputs[rows] = values.cpu().numpy()
+            logits = model(**collate(data, rows, pad_id, device)).logits.float().cpu().numpy()
+            outputs = np.empty((len(data), logits.shape[1]), dtype=np.float32) if start == 0 else outputs
+            outputs[rows] = logits
     model.train()
-    return outputs, len(data) / max(time.perf_counter() - started, 1e-9)
+    return outputs
+
+
+def predict(model: nn.Module, task: Task, data: Encoded, settings: FinetuneSpec, pad_id: int) -> tuple[np.ndarray, float]:
+    """Predictions (label ids, or scores for regression) in the split's order, and examples/s."""
+    started = time.perf_counter()
+    logits = predict_logits(model, data, settings, pad_id)
+    predictions = logits[:, 0] if task.type == "regression" else logits.argmax(axis=1)
+    return predictions, len(data) / max(time.perf_counter() - started, 1e-9)
+
+
+def _loss_function(task: Task, train: Encoded, settings: FinetuneSpec, device: torch.device):
+    """Gold labels only, or (with a teacher's targets on the training set) the distillation loss."""
+    if train.targets is None:
+        return lambda logits, gold, rows: task_loss(task, logits, gold)
+    targets, has_gold, distill = torch.as_tensor(train.targets), torch.as_tensor(train.has_gold), settings.distillation or DistillSpec()
+    return lambda logits, gold, rows: distillation_loss(task, logits, gold, has_gold[rows].to(device), targets[rows].to(device), distill)
 
 
 def train_run(
@@ -194,6 +245,7 @@ def train_run(
     steps_per_epoch = -(-len(train) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     labels = torch.as_tensor(train.labels)
+    loss_of = _loss_function(task, train, settings, device)
     step = 0
     train_seconds = 0.0
     for _ in range(config.epochs):
@@ -202,7 +254,7 @@ def train_run(
             set_lr(optimizer, config.lr * lr_multiplier((step + 1) / total_steps, settings.warmup, settings.schedule))
             with autocast(device, dtype):
                 logits = model(**collate(train, rows, pad_id, device)).logits
-            loss = task_loss(task, logits, labels[rows].to(device))
+            loss = loss_of(logits, labels[rows].to(device), rows)
             if not torch.isfinite(loss):
                 raise EelbertError(f"{task.name}: the loss became NaN/inf at step {step} with {config.label()}; lower the learning rate")
             loss.backward()

@@ -1,0 +1,161 @@
+"""Task distillation: a teacher fine-tuned on the task labels the training set — and augmented copies
+of it, and extra unlabelled in-domain text — once; the student then fits those soft labels as well
+as the gold ones (Hinton et al. 2015; Tang et al. 2019 for tiny students).
+
+A hash-embedding student cannot memorise word polarities in a table, so it needs far more examples
+than the gold set has; the teacher makes them. Teacher outputs are cached in the run directory
+under a key of (teacher weights, texts, max length), so every grid config and seed, and a re-run,
+reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eelbert_cli.core.console import log
+from eelbert_cli.core.data.corpora import iter_documents
+from eelbert_cli.core.data.resources import checkpoint_path
+from eelbert_cli.core.data.tasks import Split, Task, TaskData
+from eelbert_cli.core.data.tokenization import load_tokenizer
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.evaluation.metrics import compute_metrics, task_score
+from eelbert_cli.core.files import replacing
+from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
+from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec
+from eelbert_cli.core.training.finetune import encode_split, predict_logits
+
+MASK_TOKEN = "[MASK]"
+TEACHER_CACHE = "teacher"
+
+
+@dataclass
+class TeacherTargets:
+    """What the teacher says: logits for every training example (in order) and for the extra
+    examples it labelled (augmented copies and unlabelled text), plus its own dev score."""
+
+    teacher: str
+    train: np.ndarray  # [train examples, num_labels] (regression: [n, 1])
+    extra: Split  # texts only (labels None)
+    extra_targets: np.ndarray
+    dev_score: float
+    settings: DistillSpec
+
+    def describe(self) -> dict:
+        return {
+            "teacher": self.teacher,
+            "teacher_dev_score": self.dev_score,
+            "alpha": self.settings.alpha,
+            "temperature": self.settings.temperature,
+            "augmented_copies": self.settings.augment.copies,
+            "extra_examples": len(self.extra),
+        }
+
+
+# ----------------------------------------------------------------------------------- augmentation
+def augment_text(text: str, settings: AugmentSpec, rng: np.random.Generator) -> str:
+    """Drop words to [MASK] with probability ``mask``; with probability ``crop`` keep a random
+    contiguous 60-100% of the words. Word-level, so any tokenizer sees a natural sentence."""
+    words = text.split()
+    if not words:
+        return text
+    if rng.random() < settings.crop and len(words) > 2:
+        keep = max(1, int(round(len(words) * rng.uniform(0.6, 1.0))))
+        start = int(rng.integers(0, len(words) - keep + 1))
+        words = words[start : start + keep]
+    if settings.mask > 0:
+        words = [MASK_TOKEN if rng.random() < settings.mask else word for word in words]
+    return " ".join(words)
+
+
+def augmented_split(split: Split, settings: AugmentSpec) -> Split:
+    """``copies`` augmented versions of every example, deterministic in ``settings.seed``."""
+    rng = np.random.default_rng(settings.seed)
+    text_a, text_b = [], []
+    for _ in range(settings.copies):
+        for row, text in enumerate(split.text_a):
+            text_a.append(augment_text(text, settings, rng))
+            if split.text_b is not None:
+                text_b.append(augment_text(split.text_b[row], settings, rng))
+    return Split("augmented", tuple(text_a), tuple(text_b) if split.text_b is not None else None, None, tuple(range(len(text_a))))
+
+
+def unlabelled_split(task: Task, settings: DistillSpec) -> Split:
+    if not settings.unlabelled:
+        return Split("unlabelled", (), None, None, ())
+    if len(task.text_columns) > 1:
+        raise EelbertError(f"finetune.distill.unlabelled gives single texts, but {task.name} is a sentence-pair task")
+    texts = tuple(islice(iter_documents(settings.unlabelled), settings.max_unlabelled))
+    return Split("unlabelled", texts, None, None, tuple(range(len(texts))))
+
+
+def concatenate(name: str, parts: Sequence[Split]) -> Split:
+    pair = any(part.text_b is not None for part in parts if len(part))
+    text_a = tuple(text for part in parts for text in part.text_a)
+    text_b = tuple(text for part in parts for text in (part.text_b or ())) if pair else None
+    return Split(name, text_a, text_b, None, tuple(range(len(text_a))))
+
+
+# ----------------------------------------------------------------------------------- the teacher
+def load_teacher(name_or_path: str, task: Task):
+    """A fine-tuned classifier of ``task`` (ours or any Hugging Face BERT), with its tokenizer."""
+    path = checkpoint_path(name_or_path)
+    if not is_checkpoint_dir(path):
+        raise EelbertError(f"finetune.teacher {name_or_path} is not a checkpoint directory (no config.json)")
+    saved = path / "task.json"
+    if saved.is_file():
+        trained_on = json.loads(saved.read_text(encoding="utf-8")).get("task")
+        if trained_on not in (None, task.name):
+            raise EelbertError(f"finetune.teacher {path} was fine-tuned on {trained_on!r}, not on {task.name!r}")
+    model = load_model(path, "sequence-classification")
+    if model.config.num_labels != task.num_labels:
+        raise EelbertError(f"finetune.teacher {path} predicts {model.config.num_labels} labels but {task.name} has {task.num_labels}")
+    return path, model, load_tokenizer(path)
+
+
+def _cache_key(teacher: Path, split: Split, max_seq_len: int) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(teacher.glob("*.safetensors")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    digest.update((teacher / "config.json").read_bytes())
+    digest.update(f"{max_seq_len};".encode())
+    for row, text in enumerate(split.text_a):
+        digest.update(text.encode("utf-8") + b"\x00" + (split.text_b[row].encode("utf-8") if split.text_b is not None else b"") + b"\x01")
+    return digest.hexdigest()[:20]
+
+
+def teacher_logits(teacher: Path, model, tokenizer, task: Task, split: Split, settings: FinetuneSpec, cache_dir: Path) -> np.ndarray:
+    """The teacher's logits for every example of ``split``, computed once and cached as .npy."""
+    if len(split) == 0:
+        return np.zeros((0, task.num_labels), dtype=np.float32)
+    cached = cache_dir / f"{split.name}-{_cache_key(teacher, split, settings.max_seq_len)}.npy"
+    if cached.is_file():
+        return np.load(cached, allow_pickle=False)
+    log.info("teacher %s labels %d %s examples (cached in %s)", teacher.name, len(split), split.name, cache_dir)
+    logits = predict_logits(model, encode_split(tokenizer, split, settings.max_seq_len), settings, tokenizer.token_to_id("[PAD]") or 0)
+    with replacing(cached) as partial, open(partial, "wb") as handle:
+        np.save(handle, logits, allow_pickle=False)
+    return logits
+
+
+def teacher_targets(settings: FinetuneSpec, data: TaskData, cache_dir: Path) -> TeacherTargets:
+    """Label the training set and the extra examples with the spec's teacher (once, then cached)."""
+    distill = settings.distillation
+    path, model, tokenizer = load_teacher(settings.teacher, data.task)
+    model.to(torch.device("cuda" if torch.cuda.is_available() and settings.device != "cpu" else "cpu"))
+    extra = concatenate("extra", [augmented_split(data.train, distill.augment), unlabelled_split(data.task, distill)])
+    train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache_dir)
+    extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache_dir)
+    dev = data.evaluation[0]
+    dev_logits = teacher_logits(path, model, tokenizer, data.task, dev, settings, cache_dir)
+    predictions = dev_logits[:, 0] if data.task.type == "regression" else dev_logits.argmax(axis=1)
+    dev_score = task_score(data.task, {dev.name: compute_metrics(data.task, predictions, np.asarray(dev.labels))}, [dev.name])
+    return TeacherTargets(str(settings.teacher), train, extra, extra_targets, dev_score, distill)

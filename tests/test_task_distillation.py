@@ -1,0 +1,101 @@
+"""Task distillation: augmentation, the loss, the teacher's cached labels, an end-to-end student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from eelbert_cli.cli import app
+from eelbert_cli.core.data.tasks import Split, get_task
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
+from eelbert_cli.core.training.finetune import distillation_loss
+from eelbert_cli.core.training.task_distillation import MASK_TOKEN, augment_text, augmented_split
+from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
+
+runner = CliRunner()
+BINARY = get_task("sst2")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+
+
+def test_augmentation_is_deterministic_and_changes_words():
+    split = Split("train", ("the film was good and fun to watch", "bad plot"), None, (1, 0), (0, 1))
+    settings = AugmentSpec(copies=3, mask=0.3, crop=1.0, seed=4)
+    first, again = augmented_split(split, settings), augmented_split(split, settings)
+    assert first.text_a == again.text_a and len(first) == 6 and first.labels is None
+    assert first.text_a != split.text_a * 3
+    long_copies = first.text_a[0::2]
+    assert all(len(text.split()) <= 8 for text in long_copies) and any(MASK_TOKEN in text or len(text.split()) < 8 for text in long_copies)
+    assert augment_text("one", AugmentSpec(mask=0.0, crop=1.0), np.random.default_rng(0)) == "one"
+
+
+def test_loss_is_gold_cross_entropy_at_alpha_zero_and_teacher_kl_at_alpha_one():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(4, 2), torch.randn(4, 2)
+    gold, has_gold = torch.tensor([0, 1, 1, -1]), torch.tensor([True, True, True, False])
+    only_gold = distillation_loss(BINARY, logits, gold, has_gold, teacher, DistillSpec(alpha=0.0, temperature=1.0))
+    ce = torch.nn.functional.cross_entropy(logits[:3], gold[:3], reduction="sum")
+    kl_last = torch.nn.functional.kl_div(logits[3].log_softmax(-1), teacher[3].log_softmax(-1), log_target=True, reduction="sum")
+    torch.testing.assert_close(only_gold, (ce + kl_last) / 4)  # the unlabelled example always learns from the teacher
+    assert distillation_loss(BINARY, teacher.clone(), gold, has_gold, teacher, DistillSpec(alpha=1.0)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_regression_distillation_is_squared_error_to_the_teacher():
+    stsb = get_task("stsb")
+    logits, teacher = torch.tensor([[1.0], [2.0]]), torch.tensor([[1.5], [2.0]])
+    loss = distillation_loss(stsb, logits, torch.tensor([float("nan"), 2.0]), torch.tensor([False, True]), teacher, DistillSpec(alpha=0.5))
+    assert loss.item() == pytest.approx((0.25 + 0.0) / 2)
+
+
+def test_distill_settings_without_a_teacher_are_refused():
+    with pytest.raises(EelbertError, match="need a teacher"):
+        validate_spec({"name": "x", "model": "bert-tiny", "finetune": {"distill": {"alpha": 0.5}}})
+
+
+def spec_file(tmp_path: Path, name: str, **finetune) -> Path:
+    data = {"name": name, "output_dir": str(tmp_path / name), "tokenizer": str(FIXTURES / "vocab.txt"), "model": TINY_MODEL, "finetune": finetune}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_student_learns_from_a_teacher_with_augmented_copies_cached_once(tmp_path):
+    task = sentiment_files(tmp_path, rows=240)
+    grid = {"lr": [3e-3], "epochs": [4], "batch_size": [16], "seeds": [0]}
+    teacher_run = runner.invoke(app, ["finetune", str(spec_file(tmp_path, "teacher", task=task, max_seq_len=32, grid=grid))])
+    assert teacher_run.exit_code == 0, teacher_run.stderr
+    teacher_score = json.loads((tmp_path / "teacher" / "results.json").read_text())["tasks"]["toy-sentiment"]["score"]
+    teacher = tmp_path / "teacher" / "finetuned" / "toy-sentiment"
+    distill = {"alpha": 0.5, "temperature": 2.0, "augment": {"copies": 2, "mask": 0.1}}
+    student_spec = spec_file(tmp_path, "student", task=task, max_seq_len=32, grid=grid, teacher=str(teacher), distill=distill)
+    result = runner.invoke(app, ["finetune", str(student_spec)])
+    assert result.exit_code == 0, result.stderr
+    entry = json.loads((tmp_path / "student" / "results.json").read_text())["tasks"]["toy-sentiment"]
+    assert entry["distillation"]["extra_examples"] == 2 * 240
+    assert entry["distillation"]["teacher_dev_score"] == pytest.approx(teacher_score) and teacher_score > 80
+    assert entry["score"] > 80
+    cached = sorted(p.name for p in (tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())
+    assert [name.split("-")[0] for name in cached] == ["extra", "train", "validation"]
+    stamps = [p.stat().st_mtime_ns for p in sorted((tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())]
+    assert runner.invoke(app, ["finetune", str(student_spec)]).exit_code == 0
+    assert stamps == [p.stat().st_mtime_ns for p in sorted((tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())]
+
+
+def test_a_teacher_of_another_task_is_refused(tmp_path):
+    task = sentiment_files(tmp_path, rows=40)
+    grid = {"lr": [3e-3], "epochs": [1], "batch_size": [16], "seeds": [0]}
+    assert runner.invoke(app, ["finetune", str(spec_file(tmp_path, "teacher", task=task, max_seq_len=32, grid=grid))]).exit_code == 0
+    teacher = tmp_path / "teacher" / "finetuned" / "toy-sentiment"
+    other = {**task, "name": "other-task"}
+    result = runner.invoke(app, ["finetune", str(spec_file(tmp_path, "student", task=other, max_seq_len=32, grid=grid, teacher=str(teacher)))])
+    assert result.exit_code == 2 and "fine-tuned on 'toy-sentiment'" in result.stderr
