@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ app = typer.Typer(
 console = Console()
 error_console = Console(stderr=True)
 
+MAX_INSPECT_DIM = 16384  # the spec's upper bound on hidden; a vocabulary table at 16,384 is already 2 GB
 SetOption = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a spec field: dotted.key=value (repeatable), e.g. model.hash.ngram_max=4"),
@@ -38,16 +40,31 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         configure_logging()
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # so cleanup runs on SIGTERM as on Ctrl-C
         try:
             return command(*args, **kwargs)
         except EelbertError as error:
-            error_console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _error_line(str(error))
+        except OSError as error:  # the filesystem said no: a full disk, a read-only or missing directory
+            where = f"{error.filename}: " if error.filename else ""
+            _error_line(f"{where}{error.strerror or error}")
         except KeyboardInterrupt:
             error_console.print(Text.assemble(("interrupted", "bold red"), ": stopped before finishing; nothing was left half-written"))
             raise typer.Exit(2) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _error_line(message: str) -> None:
+    """One ``error:`` line, user text printed literally (never read as rich markup); exit code 2."""
+    error_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def command(name: str):
@@ -242,6 +259,8 @@ def inspect_embedding_command(
         fields = experiment.model.hash_config.as_dict()
         dim = experiment.model.shape.hidden or dim
         tokenizer_source = tokenizer or experiment.tokenizer
+    if dim > MAX_INSPECT_DIM:
+        raise EelbertError(f"--dim {dim} is above {MAX_INSPECT_DIM}: the vocabulary table would not fit in memory")
     fields |= {k: v for k, v in dict(kind=kind, ngram_min=ngram_min, ngram_max=ngram_max, seed=seed).items() if v is not None}
     if fields.get("kind") == "learned":
         raise EelbertError("hash kind 'learned' is a trained table; inspect 'ngram' or 'token' (--kind)")

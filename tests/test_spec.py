@@ -32,6 +32,15 @@ def test_shipped_specs_validate(path):
     assert spec.name == path.stem
 
 
+SHIPPED = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if not p.name.startswith("_"))  # _*.yaml: shared parts to extend
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_every_shipped_spec_validates_and_names_its_own_run(path):
+    spec = load_spec(path)
+    assert spec.run_dir.name == spec.name and "/" not in spec.name
+
+
 def test_preset_shorthand_and_defaults(tmp_path):
     spec = load_spec(write_spec(tmp_path, "name: a\nmodel: uno-eelbert\n"))
     assert spec.model.preset == "uno-eelbert"

@@ -353,12 +353,24 @@ def test_custom_jsonl_regression_with_labelled_test(tmp_path: Path) -> None:
 
 
 def test_custom_jsonl_integer_labels_are_classes(tmp_path: Path) -> None:
-    _write(tmp_path / "train.jsonl", '{"text": "a\u2028z", "label": 1}\r\n{"text": "b", "label": 0}\nnot json\n')
+    more = "".join('{"text": "more", "label": 0}\n' for _ in range(20))  # so one bad line stays under the 5% limit
+    _write(tmp_path / "train.jsonl", '{"text": "a\u2028z", "label": 1}\r\n{"text": "b", "label": 0}\nnot json\n' + more)
     _write(tmp_path / "dev.jsonl", '{"text": "c", "label": "1"}\n')
     data = load_custom_task(_spec(train="train.jsonl", validation="dev.jsonl"), tmp_path)
-    assert data.task.labels == ("0", "1") and data.train.labels == (1, 0) and data.train.skipped == 1
-    assert data.train.text_a[0] == "a\u2028z"
+    assert data.task.labels == ("0", "1") and data.train.labels[:2] == (1, 0) and data.train.skipped == 1
+    assert data.train.text_a[0] == "a\u2028z" and len(data.train) == 22
     assert data.evaluation[0].labels == (1,)
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("train.jsonl", '{"text": "a", "label": 1}\nnot json\n{"text": "b", "label": 0}\n', 2),
+    ("train.csv", "text,label\na,1\nb,0,extra\nc,0\n", 3),
+])
+def test_custom_files_with_many_malformed_lines_are_refused_not_shrunk(tmp_path: Path, name: str, content: str, line: int) -> None:
+    _write(tmp_path / name, content)
+    _write(tmp_path / "dev.csv", "text,label\nc,1\n")
+    with pytest.raises(EelbertError, match=rf"1 of 3 lines are malformed, the first at line {line} .*more than 5%"):
+        load_custom_task(_spec(train=name, validation="dev.csv"), tmp_path)
 
 
 def test_custom_missing_column_names_file_and_columns(tmp_path: Path) -> None:

@@ -6,15 +6,28 @@ plots) goes through :func:`replacing`: write a temporary sibling, then rename it
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from eelbert_cli.core.errors import EelbertError
+
 PARTIAL_SUFFIX = ".partial"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_safe_name(name: str, what: str) -> str:
+    """A name that becomes one path component: letters, digits, '.', '_', '-', not starting with
+    '.' — so '.', '..' and hidden names can never point a run at its parent or delete outside it."""
+    if not _SAFE_NAME.fullmatch(name):
+        raise ValueError(f"use only letters, digits, '.', '_' and '-', not starting with '.' (it names {what})")
+    return name
 
 
 def _remove(path: Path) -> None:
@@ -30,6 +43,8 @@ def replacing(path: Path, directory: bool = False) -> Iterator[Path]:
     on success it takes ``path``'s place in one rename, on failure it is removed and ``path`` is
     untouched. Only ``path`` and its ``.partial`` sibling are ever deleted."""
     path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise ValueError(f"refusing to replace {path}: not a file or directory name")
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
     _remove(partial)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +58,44 @@ def replacing(path: Path, directory: bool = False) -> Iterator[Path]:
     if directory and path.is_dir():
         shutil.rmtree(path)  # rename cannot replace a non-empty directory
     os.replace(partial, path)
+
+
+LOCK_FILE = ".eelbert.lock"
+_HELD_LOCKS: dict[Path, tuple[Any, int]] = {}  # run directory -> (open lock file, depth): reentrant in one process
+
+
+@contextmanager
+def run_directory_lock(run_dir: Path) -> Iterator[None]:
+    """One writing process per run directory: a second gets a clear error instead of interleaving
+    logs and records with the first. Reentrant within a process (``run`` calls ``pretrain``)."""
+    key = Path(run_dir).resolve()
+    if key in _HELD_LOCKS:
+        handle, depth = _HELD_LOCKS[key]
+        _HELD_LOCKS[key] = (handle, depth + 1)
+    else:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(run_dir) / LOCK_FILE, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise EelbertError(f"{run_dir} is being written by {holder}; wait for it to finish or use another output_dir") from None
+        handle.truncate(0)
+        handle.write(f"eelbert process {os.getpid()}\n")
+        handle.flush()
+        _HELD_LOCKS[key] = (handle, 1)
+    try:
+        yield
+    finally:
+        handle, depth = _HELD_LOCKS[key]
+        if depth > 1:
+            _HELD_LOCKS[key] = (handle, depth - 1)
+        else:
+            del _HELD_LOCKS[key]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.files import write_json
+from eelbert_cli.core.files import run_directory_lock, write_json
 from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.spec import ExperimentSpec
 
@@ -30,7 +31,17 @@ def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
 class StageLedger:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / STAGES_FILE
-        self.done: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+        self.done: dict[str, str] = {}
+        if self.path.is_file():
+            try:
+                self.done = json.loads(self.path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise EelbertError(
+                    f"{self.path} is unreadable ({error}); remove it to re-check every stage (finished outputs are kept; "
+                    "an interrupted pretraining resumes from its checkpoint)"
+                ) from None
+            if not isinstance(self.done, dict):
+                raise EelbertError(f"{self.path} should hold a JSON object; remove it to re-check every stage")
 
     def is_done(self, stage: str, key: str) -> bool:
         return self.done.get(stage) == key
@@ -42,26 +53,37 @@ class StageLedger:
 
 def run_experiment(spec: ExperimentSpec, spec_path: Path, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, str]:
     """Run every stage the spec has; returns stage -> 'ran' | 'skipped'."""
+    with run_directory_lock(spec.run_dir):
+        ledger = StageLedger(spec.run_dir)
+        if spec.pretrain is not None and "pretrain" in ledger.done and not ledger.is_done("pretrain", fingerprint(spec, "pretrain")):
+            raise EelbertError(f"{spec.run_dir} holds a finished pretraining run from a different spec; use another output_dir")
+        _check_paused_pretraining(spec, ledger)
+        write_manifest(spec)  # only once the directory is known to be this spec's
+        return _run_stages(spec, spec_path, ledger, say, progress)
+
+
+def _check_paused_pretraining(spec: ExperimentSpec, ledger: StageLedger) -> None:
+    from eelbert_cli.core.training.checkpoints import latest_checkpoint
+    from eelbert_cli.core.training.pretrain import check_recipe
+
+    paused = latest_checkpoint(spec.run_dir / "checkpoints") if spec.pretrain is not None and "pretrain" not in ledger.done else None
+    if paused is not None:
+        check_recipe(paused, spec, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def _run_stages(spec: ExperimentSpec, spec_path: Path, ledger: StageLedger, say: Callable[[str], None], progress: bool) -> dict[str, str]:
     from eelbert_cli.core.evaluation.stages import finetune_task
     from eelbert_cli.core.targets import shipped_model_config
     from eelbert_cli.core.training.checkpoints import latest_checkpoint
     from eelbert_cli.core.training.pretrain import pretrain
 
     run_dir = spec.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(spec)
-    ledger = StageLedger(run_dir)
     outcome: dict[str, str] = {}
-
     if spec.pretrain is not None:
         key = fingerprint(spec, "pretrain")
         if ledger.is_done("pretrain", key):
             outcome["pretrain"] = "skipped"
         else:
-            if "pretrain" in ledger.done:
-                raise EelbertError(
-                    f"{run_dir} holds a finished pretraining run from a different spec; use another output_dir or delete it"
-                )
             resume = latest_checkpoint(run_dir / "checkpoints") is not None
             say(f"[stage] pretrain{' (resuming)' if resume else ''}")
             pretrain(spec, resume=resume, progress=progress)

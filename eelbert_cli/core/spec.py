@@ -22,6 +22,7 @@ from eelbert_cli.core.data.corpora import BuiltinCorpus, CorpusSource
 from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import check_safe_name
 from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.presets import PRESETS, Shape, get_preset
 
@@ -37,11 +38,12 @@ class ModelSpec(StrictSpec):
 
     preset: str | None = None
     checkpoint: str | None = None
-    layers: int | None = Field(None, ge=1)
-    hidden: int | None = Field(None, ge=1)
-    heads: int | None = Field(None, ge=1)
-    ffn: int | None = Field(None, ge=1)
-    max_positions: int = Field(512, ge=1)
+    # upper bounds are sanity limits (far above BERT-large), so a typo cannot allocate tens of GB
+    layers: int | None = Field(None, ge=1, le=128)
+    hidden: int | None = Field(None, ge=1, le=16384)
+    heads: int | None = Field(None, ge=1, le=256)
+    ffn: int | None = Field(None, ge=1, le=65536)
+    max_positions: int = Field(512, ge=1, le=65536)
     dropout: float = Field(0.1, ge=0, lt=1)
     hash: HashConfig | None = None
     mlm_head: Literal["tied", "untied"] | None = None  # default: tied for learned tables, untied for hash
@@ -115,7 +117,7 @@ class PretrainSpec(StrictSpec):
 
     corpus: list[CorpusSource] = Field(default_factory=lambda: [BuiltinCorpus(kind="builtin", name="news")], min_length=1)
     tokenizer_vocab_size: int | None = Field(None, ge=64)  # train a WordPiece of this size on the corpus
-    seq_len: int = Field(128, ge=8)
+    seq_len: int = Field(128, ge=8, le=65536)
     heldout: float | int = Field(0.01, ge=0)  # a fraction (float < 1) or a number of sequences (int)
     mask_rate: float = Field(0.15, gt=0, lt=1)
     whole_word_masking: bool = False
@@ -190,7 +192,7 @@ class FinetuneSpec(StrictSpec):
     task: str | dict = "rotten-tomatoes"
     data_dir: str | None = None  # GLUE: a glue_data/ directory or a save_to_disk directory
     checkpoint: str | None = None  # start here; default: this run's pretraining checkpoint, else `model`
-    max_seq_len: int = Field(128, ge=8)
+    max_seq_len: int = Field(128, ge=8, le=65536)
     grid: GridSpec = Field(default_factory=GridSpec)
     warmup: float = Field(0.1, ge=0, lt=1)
     schedule: Literal["linear", "cosine", "constant"] = "linear"
@@ -202,6 +204,16 @@ class FinetuneSpec(StrictSpec):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     teacher: str | None = None  # a model fine-tuned on the same task: its soft labels teach the student
     distill: DistillSpec | None = None  # default when a teacher is given: DistillSpec()
+
+    @field_validator("task")
+    @classmethod
+    def _known_task_shape(cls, value: str | dict) -> str | dict:
+        """A custom task mapping is checked here, with the spec (its files are read when it runs)."""
+        if isinstance(value, dict):
+            from eelbert_cli.core.data.tasks.custom import CustomTaskSpec
+
+            CustomTaskSpec.model_validate(value)
+        return value
 
     @model_validator(mode="after")
     def _distill_needs_teacher(self) -> FinetuneSpec:
@@ -233,9 +245,7 @@ class ExperimentSpec(StrictSpec):
     @field_validator("name")
     @classmethod
     def _path_safe(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
-            raise ValueError("use only letters, digits, '.', '_' and '-' (it names the output directory)")
-        return value
+        return check_safe_name(value, "the output directory")
 
     @field_validator("model", mode="before")
     @classmethod
@@ -286,7 +296,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not separator or not key.strip() or any(not part for part in key.split(".")):
         raise EelbertError(f"--set {text!r}: expected dotted.key=value, e.g. --set model.hash.ngram_max=4")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+        value = load_yaml(raw_value) if raw_value.strip() else ""
     except yaml.YAMLError:
         value = raw_value
     return key.strip().split("."), value
@@ -314,6 +324,21 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; every user means the number."""
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml_mapping(path: Path) -> dict:
     if not path.is_file():
         raise EelbertError(f"spec file {path} does not exist")
@@ -322,7 +347,7 @@ def read_yaml_mapping(path: Path) -> dict:
     except UnicodeDecodeError as error:
         raise EelbertError(f"spec file {path} is not UTF-8 text (byte {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         raise EelbertError(f"spec file {path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):

@@ -55,14 +55,23 @@ def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -
     )
 
 
-def model_source(spec: ExperimentSpec) -> ModelSource:
-    """An explicit fine-tuning checkpoint; else this run's pretraining checkpoint; else the spec's model."""
+def model_source(spec: ExperimentSpec, require_pretrained: bool = True) -> ModelSource:
+    """An explicit fine-tuning checkpoint; else this run's pretraining checkpoint; else the spec's model.
+
+    A spec that pretrains fine-tunes its pretrained encoder: before pretraining has finished that is
+    an error (fine-tuning a random init would be reported as "pretrained"), unless
+    ``require_pretrained`` is off (sizes do not depend on weights)."""
     finetune = spec.finetune or FinetuneSpec()
     if finetune.checkpoint is not None:
         return checkpoint_source(finetune.checkpoint)
     pretrained = spec.run_dir / "checkpoint"
     if spec.pretrain is not None and is_checkpoint_dir(pretrained):
         return checkpoint_source(str(pretrained))
+    if spec.pretrain is not None and require_pretrained:
+        raise EelbertError(
+            f"{spec.name} pretrains, but its pretrained encoder {pretrained} does not exist yet: run `eelbert pretrain SPEC` "
+            "(or `eelbert run SPEC`) first, or set finetune.checkpoint"
+        )
     if spec.model.checkpoint is not None:
         return checkpoint_source(spec.model.checkpoint)
     return ModelSource(f"{spec.model.display_name} (random init)", config=resolve_model_config(spec.model, spec.tokenizer))
@@ -70,7 +79,7 @@ def model_source(spec: ExperimentSpec) -> ModelSource:
 
 def shipped_model_config(spec: ExperimentSpec) -> EelbertConfig:
     """The config of the model the spec's fine-tuning starts from, and so ships."""
-    source = model_source(spec)
+    source = model_source(spec, require_pretrained=False)
     return checkpoint_config(source.checkpoint) if source.checkpoint is not None else source.config
 
 

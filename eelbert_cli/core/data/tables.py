@@ -3,9 +3,10 @@
 A *bad line* is a CSV/TSV row whose number of fields differs from the header's, or a JSONL line
 that is not a JSON object. What happens to bad lines is the caller's explicit choice
 (:class:`BadLines`): ``"error"`` stops at the first one with a message naming file and line;
-``"skip"`` leaves them out, counts them, and :meth:`BadLines.report` logs the count. Corpora use
-``"error"`` (a broken corpus should not silently shrink); GLUE files use ``"skip"`` (QQP's train
-file has a few malformed lines, as the official scripts also drop).
+``"skip"`` leaves them out, counts them, and :meth:`BadLines.report` logs the count (and refuses
+the file past ``max_fraction``). Corpora use ``"error"`` (a broken corpus should not silently
+shrink); GLUE files ``"skip"`` (QQP's train file has a few malformed lines, which the official
+scripts also drop); custom task files ``"skip"`` up to 5%.
 """
 
 from __future__ import annotations
@@ -30,18 +31,29 @@ class BadLines:
 
     path: Path | str
     policy: BadLinePolicy
+    max_fraction: float | None = None  # "skip" only: more bad lines than this share of all is an error
     count: int = 0
     first_line: int | None = None
+    first_reason: str = ""
 
     def found(self, line: int, why: str) -> None:
         if self.policy == "error":
             raise EelbertError(f"{self.path}:{line}: {why}")
         self.count += 1
-        self.first_line = self.first_line or line
+        if self.first_line is None:
+            self.first_line, self.first_reason = line, why
 
-    def report(self) -> None:
-        if self.count:
-            log.warning("%s: skipped %d malformed line(s), the first at line %d", self.path, self.count, self.first_line)
+    def report(self, good_records: int) -> None:
+        """Say how many lines were skipped; refuse the file past ``max_fraction``."""
+        if not self.count:
+            return
+        total = self.count + good_records
+        where = f"the first at line {self.first_line} ({self.first_reason})"
+        if self.max_fraction is not None and self.count > self.max_fraction * total:
+            raise EelbertError(
+                f"{self.path}: {self.count} of {total} lines are malformed, {where}: more than {self.max_fraction:.0%}; fix the file"
+            )
+        log.warning("%s: skipped %d malformed line(s) of %d, %s", self.path, self.count, total, where)
 
 
 class DelimitedRecords:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from eelbert_cli.core.data.tasks import load_task, write_predictions
+from eelbert_cli.core.data.tasks import TaskData, load_custom_task, load_task, write_predictions
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.evaluation.grid import TASK_FILE
 from eelbert_cli.core.evaluation.metrics import compute_metrics
-from eelbert_cli.core.model.modeling import is_checkpoint_dir
+from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
 from eelbert_cli.core.spec import FinetuneSpec
 from eelbert_cli.core.training.finetune import encode_split, predict
 from eelbert_cli.core.training.runtime import pick_device
@@ -32,21 +32,12 @@ def evaluate_checkpoint(
     checkpoint: Path, task: str | None, data_dir: str | None, split: str | None, predictions_path: Path | None
 ) -> Evaluation:
     """Score a fine-tuned model on a split (metrics where labels exist) and/or write its predictions."""
-    from transformers import AutoModelForSequenceClassification
-
-    if not is_checkpoint_dir(checkpoint):
-        raise EelbertError(f"{checkpoint} is not a checkpoint directory (no config.json)")
-    saved = json.loads((checkpoint / TASK_FILE).read_text(encoding="utf-8")) if (checkpoint / TASK_FILE).is_file() else {}
-    task_name = task or saved.get("task")
-    if task_name is None:
-        raise EelbertError(f"{checkpoint} has no {TASK_FILE}; name the task with --task")
-    data = load_task(task_name, data_dir)
+    saved = _saved_task(checkpoint)
+    data = _task_data(checkpoint, saved, task, data_dir)
     split_name = split or data.task.eval_splits[0]
     if split_name not in data.splits:
         raise EelbertError(f"{data.task.name} has no split {split_name!r}; it has {', '.join(data.splits)}")
-    if not any(checkpoint.glob("*.safetensors")):
-        raise EelbertError(f"{checkpoint} has no .safetensors weights")
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, use_safetensors=True)
+    model = load_model(checkpoint, "sequence-classification")
     if model.config.num_labels != data.task.num_labels:
         raise EelbertError(f"{checkpoint} predicts {model.config.num_labels} labels but {data.task.name} has {data.task.num_labels}")
     settings = FinetuneSpec(max_seq_len=saved.get("max_seq_len", 128))
@@ -62,3 +53,37 @@ def evaluate_checkpoint(
         destination = predictions_path or checkpoint / "predictions" / f"{data.task.name}-{split_name}.tsv"
         written = str(write_predictions(data.task, target, values, destination))
     return Evaluation(data.task.name, split_name, len(target), metrics, written)
+
+
+def _saved_task(checkpoint: Path) -> dict:
+    """The checkpoint's task.json; a checkpoint without one must at least be a classifier."""
+    if not is_checkpoint_dir(checkpoint):
+        raise EelbertError(f"{checkpoint} is not a checkpoint directory (no config.json)")
+    path = checkpoint / TASK_FILE
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise EelbertError(f"{path} is unreadable ({error}); name the task with --task") from None
+        if isinstance(saved, dict):
+            return saved
+        raise EelbertError(f"{path} should hold a JSON object; name the task with --task")
+    try:
+        architectures = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise EelbertError(f"{checkpoint / 'config.json'} is not a readable model config ({error})") from None
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        raise EelbertError(
+            f"{checkpoint} is not a fine-tuned classifier (architectures: {', '.join(architectures) or 'none'}); "
+            "its task head would be random. Fine-tune it first (eelbert finetune) and evaluate RUN_DIR/finetuned/TASK"
+        )
+    return {}
+
+
+def _task_data(checkpoint: Path, saved: dict, task: str | None, data_dir: str | None) -> TaskData:
+    if task is None and isinstance(saved.get("custom_task"), dict):
+        return load_custom_task(saved["custom_task"], Path("/"))
+    task_name = task or saved.get("task")
+    if task_name is None:
+        raise EelbertError(f"{checkpoint} has no {TASK_FILE}; name the task with --task")
+    return load_task(task_name, data_dir)

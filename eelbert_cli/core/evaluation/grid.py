@@ -146,11 +146,15 @@ def run_grid(
     return FinetuneResult(task, source.description, data.source, summaries, selected, list(grid.seeds), distillation=distillation)
 
 
-def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Tokenizer, settings: FinetuneSpec, directory: Path) -> None:
-    """The selected config's best-seed model, with tokenizer and task description, for `eelbert evaluate`."""
+def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Tokenizer, settings: FinetuneSpec, directory: Path,
+                   custom_task: dict | None = None) -> None:
+    """The selected config's best-seed model, with tokenizer and what `eelbert evaluate` needs to
+    score it again: the task (a custom task's whole definition, its files as absolute paths)."""
     best = result.selected.best_run
     model = source.build(result.task, settings.dropout)
     model.load_state_dict(best.state_dict)
     tokenizer.no_truncation()
     task_description = {"task": result.task.name, "max_seq_len": settings.max_seq_len, "selected": asdict(result.selected.config), "seed": best.seed}
+    if custom_task is not None:
+        task_description["custom_task"] = custom_task
     save_with_tokenizer(model, tokenizer, directory, {TASK_FILE: json.dumps(task_description, indent=2) + "\n"})

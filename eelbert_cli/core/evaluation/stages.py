@@ -7,20 +7,30 @@ holds one current table of everything that ran in it.
 from __future__ import annotations
 
 import json
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from eelbert_cli.core.console import Progress
+from eelbert_cli.core.console import Progress, log
 from eelbert_cli.core.data.tasks import TaskData, get_task, load_custom_task, load_task, write_submission
 from eelbert_cli.core.evaluation.glue import glue_scores
 from eelbert_cli.core.evaluation.grid import FinetuneResult, run_grid, save_finetuned
-from eelbert_cli.core.files import write_atomic, write_json
+from eelbert_cli.core.files import run_directory_lock, write_atomic, write_json
 from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, GlueSpec
 from eelbert_cli.core.targets import model_source
 
 RESULTS_FILE = "results.json"
 RESULTS_MARKDOWN = "results.md"
+
+
+def absolute_custom_task(task: str | dict, base_dir: Path) -> dict | None:
+    """A custom task's definition with its files as absolute paths (None for a built-in task)."""
+    if not isinstance(task, dict):
+        return None
+    files = {key: str((base_dir / task[key]).resolve()) for key in ("train", "validation", "test") if task.get(key)}
+    return {**task, **files}
 
 
 def task_data(task: str | dict, data_dir: str | None, base_dir: Path) -> TaskData:
@@ -54,7 +64,7 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     with grid_progress(progress) as start:
         result = run_grid(source, data, tokenizer, settings.grid, settings, start, teacher)
     out = spec.run_dir / "finetuned" / data.task.name
-    save_finetuned(result, source, tokenizer, settings, out)
+    save_finetuned(result, source, tokenizer, settings, out, absolute_custom_task(task, spec_dir))
     best = result.selected.best_run
     for split in data.test:
         if split.labels is None and split.name in best.test_predictions:
@@ -67,8 +77,9 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
 
 def run_finetune(spec: ExperimentSpec, spec_path: Path, progress: bool = True) -> FinetuneResult:
     finetune = spec.finetune or FinetuneSpec()
-    write_manifest(spec)
-    return finetune_task(spec, finetune.task, finetune.data_dir, spec_path.parent, progress)
+    with run_directory_lock(spec.run_dir):
+        write_manifest(spec)
+        return finetune_task(spec, finetune.task, finetune.data_dir, spec_path.parent, progress)
 
 
 def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: bool = True) -> list[FinetuneResult]:
@@ -76,14 +87,15 @@ def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: boo
     names = tasks or glue.tasks
     for name in names:
         get_task(name)  # fail on a typo before hours of training
-    write_manifest(spec)
-    return [finetune_task(spec, name, glue.data_dir, Path("."), progress) for name in names]
+    with run_directory_lock(spec.run_dir):
+        write_manifest(spec)
+        return [finetune_task(spec, name, glue.data_dir, Path("."), progress) for name in names]
 
 
 # ----------------------------------------------------------------------------------- results
 def update_results(spec: ExperimentSpec, results: list[FinetuneResult]) -> dict:
     path = spec.run_dir / RESULTS_FILE
-    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    existing = _existing_results(path)
     document = {"name": spec.name, "summary": existing.get("summary", {}), "tasks": existing.get("tasks", {})}
     for result in results:
         document["summary"][result.task.name] = result.summary()
@@ -92,6 +104,24 @@ def update_results(spec: ExperimentSpec, results: list[FinetuneResult]) -> dict:
     write_json(path, document)
     write_atomic(spec.run_dir / RESULTS_MARKDOWN, results_markdown(document))
     return document
+
+
+def _existing_results(path: Path) -> dict:
+    """The run's results so far. An unreadable file (e.g. cut short by a hard kill) is set aside,
+    not overwritten: the new results are written fresh and the old bytes kept for inspection."""
+    if not path.is_file():
+        return {}
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(existing, dict) and isinstance(existing.get("summary", {}), dict) and isinstance(existing.get("tasks", {}), dict):
+            return existing
+        problem = "it does not hold a results object"
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problem = str(error)
+    kept = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, kept)
+    log.warning("%s was unreadable (%s); kept it as %s and wrote fresh results", path, problem, kept.name)
+    return {}
 
 
 def results_markdown(document: dict) -> str:

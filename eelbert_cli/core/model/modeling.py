@@ -9,6 +9,7 @@ registers the ``eelbert`` model type with transformers' Auto classes, so
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from torch import nn
@@ -115,18 +116,32 @@ def is_checkpoint_dir(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / "config.json").is_file()
 
 
+BERT_LIKE_TYPES = ("bert", "eelbert")
+
+
 def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
-    """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only)."""
+    """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only).
+
+    Every way a checkpoint can be unreadable (a truncated weights file, a corrupt config, another
+    architecture) is one EelbertError naming the directory."""
     path = Path(path)
     if not is_checkpoint_dir(path):
         raise EelbertError(f"{path} is not a checkpoint directory (no config.json)")
     if not any(path.glob("*.safetensors")):
         raise EelbertError(f"{path} has no .safetensors weights; eelbert loads weights only from safetensors")
+    try:
+        model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise EelbertError(f"{path / 'config.json'} is not a readable model config ({error})") from None
+    if model_type not in BERT_LIKE_TYPES:
+        raise EelbertError(f"{path} holds a {model_type!r} model; eelbert handles BERT-family checkpoints ({', '.join(BERT_LIKE_TYPES)})")
     auto = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}[task]
     try:
         return auto.from_pretrained(path, use_safetensors=True, **kwargs)
-    except (OSError, ValueError) as error:
-        raise EelbertError(f"could not load checkpoint {path}: {error}") from None
+    except EelbertError:
+        raise
+    except Exception as error:  # noqa: BLE001 - safetensors, transformers and torch each raise their own types
+        raise EelbertError(f"could not load checkpoint {path} ({type(error).__name__}: {error}); it may be truncated or corrupt") from None
 
 
 def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:

@@ -20,7 +20,7 @@ import yaml
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.presets import PRESETS, Shape
-from eelbert_cli.core.spec import ExperimentSpec, validate_spec
+from eelbert_cli.core.spec import ExperimentSpec, load_yaml, validate_spec
 
 SPEC_FILE = "spec.resolved.yaml"
 SIZE_FILE = "size_report.json"
@@ -141,7 +141,7 @@ def _read_json(path: Path) -> Any:
 def _read_spec(path: Path) -> ExperimentSpec:
     """The run's own resolved spec, validated by the spec schema (pure: no files, no models)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise EelbertError(f"{path} is not valid YAML ({error})") from None
     if not isinstance(data, dict):
@@ -313,6 +313,16 @@ def _read_run_files(run_dir: Path) -> tuple[list[str], ExperimentSpec | None, di
 def load_run(run_dir: Path) -> RunRow:
     """One run directory as a row; raises EelbertError for a path a user has to fix."""
     present, spec, size, pretrain, results = _read_run_files(run_dir)
+    try:
+        return _row(run_dir, present, spec, size, pretrain, results)
+    except (AttributeError, TypeError, KeyError, ValueError) as error:  # valid JSON of the wrong shape
+        raise EelbertError(
+            f"{run_dir}: one of {', '.join(present)} does not have the shape eelbert writes ({type(error).__name__}: {error}); "
+            "re-run the command that wrote it"
+        ) from None
+
+
+def _row(run_dir: Path, present: list[str], spec: ExperimentSpec | None, size: dict, pretrain: dict, results: dict) -> RunRow:
     facts = _ModelFacts.of(spec)
     hash_kind = size.get("hash_kind") or (facts.hash.kind if facts.hash else None)
     layers = size.get("layers") or (facts.shape.layers if facts.shape else None)

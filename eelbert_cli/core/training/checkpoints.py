@@ -80,14 +80,23 @@ def save_checkpoint(root: Path, step: int, model, optimizer: torch.optim.Optimiz
 
 def read_trainer_state(checkpoint: Path) -> dict:
     try:
-        return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+        if not isinstance(state, dict) or not {"step", "tokens", "elapsed_seconds"} <= set(state):
+            raise ValueError("it lacks step, tokens or elapsed_seconds")
+        return state
+    except (OSError, ValueError) as error:
         raise EelbertError(f"checkpoint {checkpoint} is unreadable ({error}); delete it to resume from the one before") from None
 
 
 def load_optimizer_state(checkpoint: Path, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    tensors = load_file(str(checkpoint / OPTIMIZER_FILE))
-    restore_optimizer(optimizer, tensors, state["optimizer_param_groups"])
+    try:
+        tensors = load_file(str(checkpoint / OPTIMIZER_FILE))
+        restore_optimizer(optimizer, tensors, state["optimizer_param_groups"])
+    except Exception as error:  # noqa: BLE001 - safetensors and torch raise their own types for a damaged file
+        raise EelbertError(
+            f"optimizer state of checkpoint {checkpoint} is unreadable ({type(error).__name__}: {error}); "
+            "delete that checkpoint directory to resume from the one before"
+        ) from None
 
 
 def save_with_tokenizer(model, tokenizer, directory: Path, extra_files: dict[str, str] | None = None) -> None:

@@ -25,7 +25,7 @@ from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.evaluation.metrics import compute_metrics, task_score
 from eelbert_cli.core.model.config import EelbertConfig
-from eelbert_cli.core.model.modeling import build_model, is_checkpoint_dir
+from eelbert_cli.core.model.modeling import build_model, is_checkpoint_dir, load_model
 from eelbert_cli.core.spec import DistillSpec, FinetuneSpec
 from eelbert_cli.core.training.optim import lr_multiplier, make_adamw, set_lr
 from eelbert_cli.core.training.precision import autocast, autocast_dtype
@@ -117,9 +117,9 @@ class ModelSource:
     def max_positions(self) -> int:
         if self.checkpoint is None:
             return self.config.max_position_embeddings
-        from transformers import AutoConfig
+        from eelbert_cli.core.targets import checkpoint_config
 
-        return AutoConfig.from_pretrained(self.checkpoint).max_position_embeddings
+        return checkpoint_config(self.checkpoint).max_position_embeddings
 
     def tokenizer(self, fallback: str) -> Tokenizer:
         if self.checkpoint is not None and any((self.checkpoint / f).is_file() for f in ("tokenizer.json", "vocab.txt")):
@@ -132,11 +132,7 @@ class ModelSource:
             head |= {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
         if self.checkpoint is None:
             return build_model(self.config, "sequence-classification", **head)
-        from transformers import AutoModelForSequenceClassification
-
-        if not any(self.checkpoint.glob("*.safetensors")):
-            raise EelbertError(f"{self.checkpoint} has no .safetensors weights; eelbert loads weights only from safetensors")
-        return AutoModelForSequenceClassification.from_pretrained(self.checkpoint, use_safetensors=True, **head)
+        return load_model(self.checkpoint, "sequence-classification", **head)
 
 
 def checkpoint_source(name_or_path: str) -> ModelSource:

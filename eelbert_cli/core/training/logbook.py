@@ -62,8 +62,15 @@ def keep_metrics_until(path: Path, step: int) -> None:
     """On resume, drop log rows written after the checkpoint: they will be written again."""
     if not path.is_file():
         return
-    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    write_atomic(path, "".join(row + "\n" for row in rows))
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a hard kill: it is written again from the checkpoint
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            kept.append(line)
+    write_atomic(path, "".join(row + "\n" for row in kept))
 
 
 __all__ = ["METRICS_FILE", "LogWindow", "append_jsonl", "keep_metrics_until"]

@@ -17,6 +17,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from eelbert_cli.core.data.corpora import iter_documents
 from eelbert_cli.core.data.packing import PackedDataset, pack_corpus
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.files import append_jsonl, write_json
+from eelbert_cli.core.files import append_jsonl, run_directory_lock, write_json
 from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
@@ -43,6 +44,12 @@ from eelbert_cli.core.training.runtime import Runtime, StopRequest, start_runtim
 
 RESULTS_FILE = "pretrain_results.json"
 FINAL_CHECKPOINT = "checkpoint"
+# Pretraining settings a checkpoint's weights depend on (the rest — logging, checkpoint interval,
+# evaluation, device, precision, compile — may change when a run is resumed).
+RECIPE_FIELDS = (
+    "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "whole_word_masking", "batch_size", "grad_accum",
+    "lr", "warmup", "schedule", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget",
+)
 
 
 class TrainingStopped(EelbertError):
@@ -63,9 +70,15 @@ def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int |
     checkpoint after that many steps in this call — for sessions shorter than the budget."""
     if spec.pretrain is None:
         raise EelbertError("the spec has no 'pretrain' section; see README for its fields")
-    settings = spec.pretrain
-    runtime = start_runtime(settings.device)
-    run_dir = open_run_dir(spec, runtime, resume)
+    runtime = start_runtime(spec.pretrain.device)
+    with run_directory_lock(spec.run_dir) if runtime.is_main else nullcontext():
+        return run_pretraining(spec, runtime, resume, stop_after_steps, progress)
+
+
+def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_after_steps: int | None, progress: bool) -> PretrainOutcome:
+    """The recipe, on every rank: tokenizer -> model -> packed data -> objective -> loop -> final checkpoint."""
+    settings, run_dir = spec.pretrain, spec.run_dir
+    checkpoint = resume_checkpoint(spec, resume, runtime)  # refuses another run, or a changed recipe, before writing
 
     tokenizer, tokenizer_source = runtime.main_first(lambda: prepare_tokenizer(spec, run_dir))
     vocabulary = vocabulary_of(tokenizer)
@@ -75,14 +88,17 @@ def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int |
     )
     train_data, heldout_data = PackedDataset(packed_dir, "train"), PackedDataset(packed_dir, "heldout")
 
-    checkpoint = resume_checkpoint(run_dir, resume, runtime)
     if checkpoint is not None:
-        model = EelbertForMaskedLM.from_pretrained(checkpoint / "model")
+        model = load_model(checkpoint / "model", "masked-lm")
+    if settings.dropout is not None:
+        set_dropout(model, settings.dropout)
     model.to(runtime.device).train()
     objective = MaskedLMObjective(  # after .to(device): compile only on GPU
         model, settings.compile, MaskingVocabulary.from_tokens(vocabulary), settings.mask_rate, settings.whole_word_masking
     )
     loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint)
+    if runtime.is_main:
+        write_manifest(spec, run_dir)  # the record changes only once the run is known to be able to continue
 
     with loop.stop.installed(), Progress(enabled=progress) as bar:
         paused = loop.run(stop_after_steps, bar)
@@ -103,23 +119,64 @@ def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int |
 
 
 # ----------------------------------------------------------------------------------- the pieces
-def open_run_dir(spec: ExperimentSpec, runtime: Runtime, resume: bool) -> Path:
-    run_dir = spec.run_dir
-    if runtime.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_manifest(spec, run_dir)
-        if not resume and latest_checkpoint(run_dir / "checkpoints") is not None:
-            raise EelbertError(f"{run_dir} already holds a run; continue it with --resume, or choose another output_dir")
-    return run_dir
-
-
-def resume_checkpoint(run_dir: Path, resume: bool, runtime: Runtime) -> Path | None:
+def resume_checkpoint(spec: ExperimentSpec, resume: bool, runtime: Runtime) -> Path | None:
+    """The checkpoint to continue from (None: start at step 0). Without ``--resume`` a directory that
+    holds a run is refused; with it, a checkpoint made by another recipe is (naming the field)."""
+    checkpoint = latest_checkpoint(spec.run_dir / "checkpoints")
     if not resume:
+        if checkpoint is not None:
+            raise EelbertError(f"{spec.run_dir} already holds a run; continue it with --resume, or choose another output_dir")
         return None
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    if checkpoint is None and runtime.is_main:
-        log.info("no checkpoint in %s; starting from step 0", run_dir / "checkpoints")
+    if checkpoint is None:
+        if runtime.is_main:
+            log.info("no checkpoint in %s; starting from step 0", spec.run_dir / "checkpoints")
+        return None
+    check_recipe(checkpoint, spec, runtime.world_size)
     return checkpoint
+
+
+def check_recipe(checkpoint: Path, spec: ExperimentSpec, world_size: int) -> None:
+    """Refuse to continue ``checkpoint`` with a spec whose recipe differs, naming the field."""
+    saved = read_trainer_state(checkpoint).get("recipe")
+    if saved is None:
+        log.warning("checkpoint %s records no recipe (written by an older eelbert); resuming unchecked", checkpoint)
+    elif changed := first_difference(saved, pretraining_recipe(spec, world_size)):
+        field, before, now = changed
+        raise EelbertError(
+            f"resuming {checkpoint} with a different recipe: {field} was {before!r}, the spec now says {now!r}. "
+            "Restore it, or start a new run in another output_dir (logging, checkpoint interval, device and precision may change)"
+        )
+
+
+def pretraining_recipe(spec: ExperimentSpec, world_size: int) -> dict:
+    """What a checkpoint's weights depend on; a resumed run must match it exactly."""
+    data = spec.model_dump(mode="json")
+    return {
+        "model": data["model"],
+        "tokenizer": data["tokenizer"],
+        "seed": data["seed"],
+        "world_size": world_size,
+        "pretrain": {key: data["pretrain"][key] for key in RECIPE_FIELDS},
+    }
+
+
+def first_difference(before: Any, now: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The dotted path of the first field that differs between two JSON-like values, with both values."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        for key in dict.fromkeys([*before, *now]):
+            found = first_difference(before.get(key), now.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    return None if before == now else (path, before, now)
+
+
+def set_dropout(model: nn.Module, probability: float) -> None:
+    """``pretrain.dropout`` for a model loaded from a checkpoint: the config (so it is saved) and every module."""
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = probability
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = probability
 
 
 def prepare_tokenizer(spec: ExperimentSpec, run_dir: Path):
@@ -143,8 +200,6 @@ def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[
             raise EelbertError(f"checkpoint {spec.model.checkpoint} was built for another vocabulary than tokenizer {tokenizer_source}")
         return model
     config = resolve_model_config(spec.model, tokenizer_source)
-    if spec.pretrain.dropout is not None:
-        config.hidden_dropout_prob = config.attention_probs_dropout_prob = spec.pretrain.dropout
     torch.manual_seed(derived_seed(spec.seed, 0xC0FFEE))  # the same initial weights on every rank and run
     return build_model(config, "masked-lm")
 
@@ -193,6 +248,8 @@ class PretrainLoop:
         self.start_tokens, self.start_elapsed = self.tokens, self.elapsed
         self.dtype = autocast_dtype(self.settings.precision, runtime.device)
         self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=self.dtype == torch.float16)
+        if state.get("grad_scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["grad_scaler"])  # fp16 resumes with the loss scale it had
         self.trained = self._distributed(objective)
         self.order = BatchOrder(len(data), self.settings.batch_size, self.settings.grad_accum, runtime.world_size, spec.seed)
         self.tokens_per_step = self.settings.batch_size * self.settings.grad_accum * runtime.world_size * self.settings.seq_len
@@ -265,6 +322,8 @@ class PretrainLoop:
         self.tokens += self.tokens_per_step
         self.window.add_step(self.tokens_per_step)
         self.elapsed += time.perf_counter() - started
+        if runtime.distributed and self.budget.seconds is not None:
+            self.elapsed = runtime.maximum(self.elapsed)  # one clock for all ranks: the same LR, the same last step
         return lr
 
     def log_row(self, lr: float, task) -> None:
@@ -281,7 +340,10 @@ class PretrainLoop:
         if not self.window.loss_is_finite():
             raise self._diverged()
         if self.runtime.is_main:
-            state = {"tokens": self.tokens, "elapsed_seconds": self.elapsed, "seed": self.spec.seed, "world_size": self.runtime.world_size}
+            state = {
+                "tokens": self.tokens, "elapsed_seconds": self.elapsed, "seed": self.spec.seed, "world_size": self.runtime.world_size,
+                "recipe": pretraining_recipe(self.spec, self.runtime.world_size), "grad_scaler": self.scaler.state_dict(),
+            }
             self.last_good = save_checkpoint(self.spec.run_dir / "checkpoints", self.step, self.model, self.optimizer, state, self.settings.keep_checkpoints)
         self.runtime.barrier()
         return self.last_good

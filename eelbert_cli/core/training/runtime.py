@@ -57,6 +57,14 @@ class Runtime:
             dist.all_reduce(totals)
         return totals.tolist()
 
+    def maximum(self, value: float) -> float:
+        """The largest ``value`` over all ranks (e.g. elapsed time, so every rank reads one clock)."""
+        if not self.distributed:
+            return value
+        tensor = self.tensor([value])
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return float(tensor.item())
+
     def all_true(self, flag: bool) -> bool:
         return self._reduce_flag(flag, "min")
 

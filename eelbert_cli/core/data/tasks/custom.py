@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eelbert_cli.core.data.tasks.registry import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task, TaskData, TaskType, resolve_task_name
 from eelbert_cli.core.data.tasks.splits import label_text, read_table, split_from_table
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import check_safe_name
 
 
 class CustomTaskSpec(BaseModel):
@@ -31,8 +31,7 @@ class CustomTaskSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _usable_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
-            raise ValueError("use only letters, digits, '.', '_' and '-' (it names output files)")
+        check_safe_name(value, "output files and directories")
         if resolve_task_name(value) is not None:
             raise ValueError(f"{value!r} is a built-in task; give the custom task another name")
         return value

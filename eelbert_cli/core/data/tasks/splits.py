@@ -57,26 +57,30 @@ def read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_delimited(path: Path, delimiter: str, quoting: int, header: tuple[str, ...] | None = None) -> Table:
+CUSTOM_BAD_LINE_LIMIT = 0.05  # a custom file with more malformed lines than this is refused, not shrunk
+
+
+def read_delimited(path: Path, delimiter: str, quoting: int, header: tuple[str, ...] | None = None,
+                   bad_line_limit: float | None = None) -> Table:
     text = read_text(path)
-    bad_lines = BadLines(path, "skip")
+    bad_lines = BadLines(path, "skip", bad_line_limit)
     if not text.strip() and header is None:
         return Table(path, (), [])
     records = DelimitedRecords(io.StringIO(text, newline=None), bad_lines, delimiter, quoting, header)
     rows = [(line, [record[column] for column in records.columns]) for line, record in records]
-    bad_lines.report()
+    bad_lines.report(len(rows))
     return Table(path, records.columns, rows, bad_lines.count)
 
 
-def read_jsonl(path: Path) -> Table:
+def read_jsonl(path: Path, bad_line_limit: float | None = None) -> Table:
     """Columns are the first record's keys; a record without one of them fails where it is used."""
-    bad_lines = BadLines(path, "skip")
+    bad_lines = BadLines(path, "skip", bad_line_limit)
     columns: tuple[str, ...] = ()
     rows = []
     for line, record in jsonl_records(read_text(path).split("\n"), bad_lines):  # not splitlines: JSON strings may hold U+2028
         columns = columns or tuple(record)
         rows.append((line, [record.get(column, _MISSING) for column in columns]))
-    bad_lines.report()
+    bad_lines.report(len(rows))
     return Table(path, columns, rows, bad_lines.count)
 
 
@@ -84,11 +88,11 @@ def read_table(path: Path) -> Table:
     """A custom task's file, by extension: CSV (standard quoting), TSV (no quoting, as GLUE) or JSONL."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return read_delimited(path, ",", csv.QUOTE_MINIMAL)
+        return read_delimited(path, ",", csv.QUOTE_MINIMAL, bad_line_limit=CUSTOM_BAD_LINE_LIMIT)
     if suffix == ".tsv":
-        return read_delimited(path, "\t", csv.QUOTE_NONE)
+        return read_delimited(path, "\t", csv.QUOTE_NONE, bad_line_limit=CUSTOM_BAD_LINE_LIMIT)
     if suffix == ".jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, CUSTOM_BAD_LINE_LIMIT)
     raise EelbertError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .tsv or .jsonl")
 
 
