@@ -265,3 +265,58 @@ def test_precision_and_compile_choices_on_cpu(vocabulary, capsys):
     labels[:, 3] = ids[:, 3]
     loss, _, count = objective(ids, labels)
     assert torch.isfinite(loss) and count == 2
+
+
+def test_torchrun_minutes_budget_ranks_stop_together_with_one_clock(tmp_path, corpus, fixture_vocab_path):
+    """A wall-clock budget is read from one clock on every rank: same last step, same LR, same weights."""
+    spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"minutes": 0.05}, checkpoint_every=100000))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "eelbert_cli.cli", "pretrain", str(spec)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "pretrain_results.json").read_text())
+    assert results["ranks_agree"] is True and results["steps"] >= 1
+    assert results["tokens"] == results["steps"] * 2 * 4 * 16
+
+
+def _paused_then_resumed_equals_straight(tmp_path, corpus, vocab, **settings) -> dict:
+    straight = validate_spec(spec_dict(tmp_path / "a", corpus, vocab, **settings))
+    pretrain_run = pretrain(straight, progress=False)
+    split = validate_spec(spec_dict(tmp_path / "b", corpus, vocab, **settings))
+    pretrain(split, stop_after_steps=5, progress=False)
+    pretrain(split, resume=True, progress=False)
+    a = load_file(tmp_path / "a" / "run" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "run" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return pretrain_run.results
+
+
+def test_resume_is_exact_with_gradient_accumulation_and_whole_word_masking(tmp_path, corpus, fixture_vocab_path):
+    _paused_then_resumed_equals_straight(tmp_path, corpus, fixture_vocab_path, grad_accum=2, whole_word_masking=True)
+
+
+def test_fp16_resume_is_exact(tmp_path, corpus, fixture_vocab_path):
+    results = _paused_then_resumed_equals_straight(tmp_path, corpus, fixture_vocab_path, precision="fp16")
+    assert results["precision"] == "float16"
+
+
+def test_fp16_resume_continues_from_the_saved_loss_scale(tmp_path, corpus, fixture_vocab_path):
+    spec = validate_spec(spec_dict(tmp_path, corpus, fixture_vocab_path, precision="fp16", checkpoint_every=2))
+    pretrain(spec, stop_after_steps=2, progress=False)
+    state_file = tmp_path / "run" / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["grad_scaler"]["scale"] > 1024.0 and "_growth_tracker" in state["grad_scaler"]
+    state["grad_scaler"]["scale"] = 1024.0  # as if the scale had backed off further: a resumed run must not reset it
+    state_file.write_text(json.dumps(state))
+    pretrain(spec, resume=True, progress=False)
+    final = json.loads(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1].joinpath("trainer_state.json").read_text())
+    assert final["grad_scaler"]["scale"] <= 1024.0
+
+
+def test_pretrain_dropout_applies_to_a_model_loaded_from_a_checkpoint(tmp_path, corpus, fixture_vocab_path):
+    first = validate_spec(spec_dict(tmp_path / "a", corpus, fixture_vocab_path, budget={"steps": 2}))
+    pretrain(first, progress=False)
+    data = spec_dict(tmp_path / "b", corpus, fixture_vocab_path, budget={"steps": 2}, dropout=0.0)
+    data["model"] = {"checkpoint": str(tmp_path / "a" / "run" / "checkpoint")}
+    pretrain(validate_spec(data), progress=False)
+    config = json.loads((tmp_path / "b" / "run" / "checkpoint" / "config.json").read_text())
+    assert config["hidden_dropout_prob"] == 0.0 and config["attention_probs_dropout_prob"] == 0.0
