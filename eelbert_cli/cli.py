@@ -278,6 +278,62 @@ def inspect_embedding_command(
         console.print(table)
 
 
+@command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (RUN_DIR/finetuned/TASK).")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Export directory (replaced as a whole).")],
+    quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantization of the weights.")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option(min=2, help="Longest input the export accepts (default: the fine-tuning length).")] = None,
+) -> None:
+    """ONNX graph over word vectors (no vocabulary-sized tensor), tokenizer and export.json: all a device needs."""
+    if quantize not in (None, "int8"):
+        raise EelbertError(f"--quantize {quantize!r}: the one quantization offered is int8")
+    from eelbert_cli.core.export.onnx_export import export_model, shipped_bytes
+
+    _quiet_transformers()
+    document = export_model(checkpoint, output_dir, quantize, max_seq_len)
+    files = shipped_bytes(output_dir)
+    console.print(
+        f"exported {document['task']} ({'hash ' + document['hash']['kind'] if document['hash'] else 'learned table'}, "
+        f"{document['quantized'] or 'fp32'}) to {output_dir}: {sum(files.values()) / 1e6:.3f} MB besides the tokenizer "
+        f"({', '.join(f'{name} {size:,} B' for name, size in files.items())}); "
+        f"fp32 graph vs torch max |diff| {document['fp32_max_abs_difference_vs_torch']:.1e}"
+    )
+
+
+@command("predict")
+def predict_command(
+    target: Annotated[Path, typer.Argument(help="An export directory (torch-free runtime) or a fine-tuned checkpoint (torch).")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to label (or use --input).")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", help="A .txt (one text per line), .jsonl or .csv file.")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: print them).")] = None,
+    column: Annotated[str, typer.Option(help="Text field of a .jsonl/.csv input.")] = "text",
+    pair_column: Annotated[Optional[str], typer.Option(help="Second text field, for sentence-pair tasks.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+) -> None:
+    """Label new text: batched, streamed, with progress; bad input writes no partial file."""
+    from eelbert_cli.core.evaluation.predict import check_examples, load_predictor, predict_to_file, read_examples
+
+    if bool(texts) == bool(input_file):
+        raise EelbertError("give texts on the command line or --input FILE (one of the two)")
+    examples = read_examples(input_file, column, pair_column) if input_file else [(text, None) for text in texts]
+    check_examples(examples, str(input_file or "command line"))
+    predictor = load_predictor(target)
+    if output is None:
+        for batch_start in range(0, len(examples), batch_size):
+            batch = examples[batch_start : batch_start + batch_size]
+            pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
+            for (text, _), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs)):
+                print(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))
+        return
+    from eelbert_cli.core.console import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.task("predict", total=len(examples))
+        count = predict_to_file(predictor, examples, output, batch_size, on_batch=task.advance)
+    console.print(f"{count:,} predictions: {output}")
+
+
 def main() -> None:  # pragma: no cover - console-script shim
     app(prog_name="eelbert")
 

@@ -154,7 +154,10 @@ def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Token
     model = source.build(result.task, settings.dropout)
     model.load_state_dict(best.state_dict)
     tokenizer.no_truncation()
-    task_description = {"task": result.task.name, "max_seq_len": settings.max_seq_len, "selected": asdict(result.selected.config), "seed": best.seed}
+    task_description = {
+        "task": result.task.name, "type": result.task.type, "labels": list(result.task.labels), "max_seq_len": settings.max_seq_len,
+        "selected": asdict(result.selected.config), "seed": best.seed,
+    }
     if custom_task is not None:
         task_description["custom_task"] = custom_task
     save_with_tokenizer(model, tokenizer, directory, {TASK_FILE: json.dumps(task_description, indent=2) + "\n"})

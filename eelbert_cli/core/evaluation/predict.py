@@ -1,0 +1,116 @@
+"""`eelbert predict`: labels for new text from a fine-tuned checkpoint (torch) or an export (runtime).
+
+Input is texts on the command line or a file (``.txt``: one text per line; ``.jsonl`` / ``.csv``:
+the ``--column`` field, and ``--pair-column`` for sentence-pair tasks). Output is one JSON object
+per text, streamed in batches into a temporary file that replaces ``--output`` only when every
+text has been predicted: bad input never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from eelbert_cli.core.data.tables import BadLines, DelimitedRecords, jsonl_records
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.export.runtime import ExportedModel, Prediction, is_export_dir
+from eelbert_cli.core.files import replacing
+
+Example = tuple[str, str | None]
+
+
+class CheckpointModel:
+    """A fine-tuned checkpoint behind the runtime's ``predict`` interface (torch and transformers)."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        from eelbert_cli.core.data.tokenization import load_tokenizer
+        from eelbert_cli.core.export.onnx_export import read_task_record
+        from eelbert_cli.core.model.modeling import load_model
+        from eelbert_cli.core.spec import FinetuneSpec
+
+        record = read_task_record(checkpoint)
+        self.model = load_model(checkpoint, "sequence-classification").eval()
+        self.tokenizer = load_tokenizer(checkpoint)
+        self.settings = FinetuneSpec(max_seq_len=record.get("max_seq_len", 128), device="cpu")
+        self.regression = record.get("type") == "regression"
+        self.labels = record.get("labels") or [str(i) for i in range(self.model.config.num_labels)]
+
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
+        import numpy as np
+
+        from eelbert_cli.core.data.tasks import Split
+        from eelbert_cli.core.training.finetune import encode_split, predict_logits
+
+        split = Split("input", tuple(texts), tuple(pairs) if pairs is not None else None, None, tuple(range(len(texts))))
+        logits = predict_logits(self.model, encode_split(self.tokenizer, split, self.settings.max_seq_len), self.settings, self.tokenizer.token_to_id("[PAD]") or 0)
+        if self.regression:
+            return [Prediction(float(v), None) for v in logits[:, 0]]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        return [Prediction(self.labels[int(r.argmax())], {label: float(p) for label, p in zip(self.labels, r)}) for r in probabilities]
+
+
+def load_predictor(target: Path):
+    """An export directory runs on the torch-free runtime; a fine-tuned checkpoint on torch."""
+    if is_export_dir(target):
+        return ExportedModel.load(target)
+    if (target / "config.json").is_file():
+        return CheckpointModel(target)
+    raise EelbertError(f"{target} is neither an export directory (export.json) nor a fine-tuned checkpoint (config.json + task.json)")
+
+
+def read_examples(path: Path, column: str, pair_column: str | None) -> list[Example]:
+    """Every example of an input file, checked before anything is predicted."""
+    if not path.is_file():
+        raise EelbertError(f"{path}: file not found")
+    try:
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise EelbertError(f"{path} is not UTF-8 text (byte {error.start}); re-save it as UTF-8") from None
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        if pair_column:
+            raise EelbertError("--pair-column needs a .jsonl or .csv input")
+        return [(line, None) for line in text.splitlines() if line.strip()]
+    if suffix not in (".jsonl", ".csv"):
+        raise EelbertError(f"{path}: unsupported input type {suffix or '(none)'!r}; use .txt, .jsonl or .csv")
+    bad = BadLines(path, "error")
+    records = jsonl_records(text.split("\n"), bad) if suffix == ".jsonl" else DelimitedRecords(io.StringIO(text, newline=None), bad, ",", csv.QUOTE_MINIMAL)
+    examples = []
+    for line, record in records:
+        for name in filter(None, (column, pair_column)):
+            if not isinstance(record.get(name), str):
+                raise EelbertError(f"{path}:{line}: no text in column {name!r} (columns: {', '.join(record)})")
+        examples.append((record[column], record[pair_column] if pair_column else None))
+    return examples
+
+
+def check_examples(examples: Sequence[Example], where: str) -> None:
+    if not examples:
+        raise EelbertError(f"{where}: nothing to predict")
+    for number, (text, pair) in enumerate(examples, start=1):
+        if not text.strip() or (pair is not None and not pair.strip()):
+            raise EelbertError(f"{where}: example {number} is empty text")
+
+
+def batches(examples: Sequence[Example], size: int) -> Iterator[Sequence[Example]]:
+    for start in range(0, len(examples), size):
+        yield examples[start : start + size]
+
+
+def predict_to_file(predictor, examples: Sequence[Example], output: Path, batch_size: int, on_batch=None) -> int:
+    """Predictions as JSON lines into ``output``, which appears only once all are written."""
+    with replacing(output) as partial, open(partial, "w", encoding="utf-8") as sink:
+        for batch in batches(examples, batch_size):
+            texts = [text for text, _ in batch]
+            pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
+            for (text, pair), prediction in zip(batch, predictor.predict(texts, pairs)):
+                row = {"text": text, **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if on_batch is not None:
+                on_batch(len(batch))
+    return len(examples)

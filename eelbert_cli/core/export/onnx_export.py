@@ -1,0 +1,189 @@
+"""`eelbert export`: a fine-tuned model as an ONNX graph over word vectors, plus everything a device needs.
+
+The graph is transformers' BERT encoder, pooler and task head, exported with torch's ONNX exporter
+(standard ops only), taking ``inputs_embeds`` (the word vectors), ``attention_mask`` and
+``token_type_ids`` with dynamic batch and length. The word vectors are not in the graph: for
+EELBERT the runtime recomputes the hash table from ``export.json``'s hash config and the tokenizer's
+vocabulary; for a learned-table BERT the table ships beside it as ``word_embeddings.npy``, so sizes
+compare fairly. Position rows beyond ``max_seq_len`` are trimmed. ``export.json`` also carries test
+vectors (strings and the first values of their hash vectors) so a runtime in another language can
+prove it hashes alike.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eelbert_cli import __version__
+from eelbert_cli.core.console import log
+from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
+from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import replacing
+from eelbert_cli.core.model.hashing import hash_vectors_numpy
+from eelbert_cli.core.model.modeling import load_model
+
+MODEL_FILE = "model.onnx"
+WORD_TABLE_FILE = "word_embeddings.npy"
+INPUTS = ("inputs_embeds", "attention_mask", "token_type_ids")
+TEST_STRINGS = ("[CLS]", "play", "##ing", "unbelievable", "é")
+TEST_VALUES = 8
+
+
+class WordVectorClassifier(nn.Module):
+    """The fine-tuned model from word vectors to logits: what the ONNX graph computes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+
+def read_task_record(checkpoint: Path) -> dict:
+    path = checkpoint / "task.json"
+    if not path.is_file():
+        raise EelbertError(f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EelbertError(f"{path} is unreadable ({error})") from None
+    if not isinstance(record, dict) or "task" not in record:
+        raise EelbertError(f"{path} does not name its task")
+    return record
+
+
+def trim_positions(model: nn.Module, length: int) -> None:
+    """Keep the first ``length`` position rows: a shipped model never sees longer inputs."""
+    embeddings = model.bert.embeddings
+    if length > embeddings.position_embeddings.num_embeddings:
+        raise EelbertError(f"--max-seq-len {length} exceeds the model's {embeddings.position_embeddings.num_embeddings} positions")
+    table = embeddings.position_embeddings.weight.detach()[:length].clone()
+    embeddings.position_embeddings = nn.Embedding.from_pretrained(table, freeze=True)
+    for name in ("position_ids", "token_type_ids"):
+        if hasattr(embeddings, name) and getattr(embeddings, name) is not None:
+            embeddings.register_buffer(name, getattr(embeddings, name)[:, :length].clone(), persistent=False)
+    model.config.max_position_embeddings = length
+
+
+def export_onnx(graph: nn.Module, hidden: int, max_len: int, path: Path) -> None:
+    example = (torch.randn(2, 5, hidden), torch.ones(2, 5, dtype=torch.long), torch.zeros(2, 5, dtype=torch.long))
+    batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2, max=max_len)
+    shapes = {name: {0: batch, 1: length} for name in INPUTS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, example, str(path), input_names=list(INPUTS), output_names=["logits"], dynamic_shapes=shapes,
+                          dynamo=True, optimize=True, verbose=False)
+    compact(path)
+
+
+def compact(path: Path) -> None:
+    """One self-contained file without the exporter's per-node stack traces (they were ~4/5 of a
+    tiny model's bytes): what ships is weights and graph only."""
+    import onnx
+
+    model = onnx.load(str(path))  # reads external weight data, if the exporter wrote any
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    model.graph.doc_string = ""
+    del model.metadata_props[:]
+    for data_file in path.parent.glob(path.name + "*.data"):
+        data_file.unlink()
+    for stale in path.parent.glob("*.data"):
+        stale.unlink()
+    onnx.save(model, str(path), save_as_external_data=False)
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """onnxruntime's dynamic quantization: int8 weights of the matrix multiplies, scales per tensor."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+
+
+def test_vectors(vocabulary_size: int, hidden: int, config) -> list[dict]:
+    if config.kind == "learned":
+        return []
+    vectors = hash_vectors_numpy(list(TEST_STRINGS), hidden, config)
+    return [{"string": s, "first_values": [float(v) for v in vectors[i, :TEST_VALUES]]} for i, s in enumerate(TEST_STRINGS)]
+
+
+def verify(graph: nn.Module, model_path: Path, hidden: int, max_len: int) -> float:
+    """Largest |ONNX - torch| logit difference on random padded batches of several shapes."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for batch, length in ((1, 2), (3, min(11, max_len)), (4, max_len)):
+        vectors = torch.randn(batch, length, hidden, generator=generator)
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[0, max(1, length // 2) :] = 0
+        types = torch.zeros(batch, length, dtype=torch.long)
+        with torch.no_grad():
+            expected = graph(vectors, mask, types).numpy()
+        got = session.run(None, {"inputs_embeds": vectors.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def export_model(checkpoint: Path, output_dir: Path, quantize: str | None = None, max_seq_len: int | None = None) -> dict:
+    """Write ``output_dir`` (replaced as a whole, atomically) and return its export.json."""
+    record = read_task_record(checkpoint)
+    model = load_model(checkpoint, "sequence-classification").eval()
+    config = model.config
+    length = max_seq_len or record.get("max_seq_len") or config.max_position_embeddings
+    trim_positions(model, length)
+    graph = WordVectorClassifier(model).eval()
+    hash_config = config.hash_config if hasattr(config, "hash_config") else None
+    uses_hash = hash_config is not None and hash_config.kind != "learned"
+    if not (checkpoint / "tokenizer.json").is_file():
+        raise EelbertError(f"{checkpoint} has no tokenizer.json; fine-tuned models saved by eelbert carry one")
+    with replacing(output_dir, directory=True) as staging:
+        fp32 = staging / MODEL_FILE
+        log.info("exporting %s to ONNX", checkpoint)
+        export_onnx(graph, config.hidden_size, length, fp32)
+        difference = verify(graph, fp32, config.hidden_size, length)
+        shipped = fp32
+        if quantize == "int8":
+            shipped = staging / "model.int8.onnx"
+            quantize_int8(fp32, shipped)
+            fp32.unlink()
+        shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")
+        if not uses_hash:
+            np.save(staging / WORD_TABLE_FILE, model.bert.embeddings.word_embeddings.weight.detach().numpy().astype(np.float32))
+        document = {
+            "format": EXPORT_FORMAT,
+            "eelbert_version": __version__,
+            "task": record["task"],
+            "type": record.get("type", "classification"),
+            "labels": record.get("labels") or [str(i) for i in range(config.num_labels)],
+            "max_seq_len": length,
+            "hidden": config.hidden_size,
+            "hash": hash_config.as_dict() if uses_hash else None,
+            "word_table": None if uses_hash else WORD_TABLE_FILE,
+            "tokenizer": "tokenizer.json",
+            "model": shipped.name,
+            "quantized": quantize,
+            "inputs": list(INPUTS),
+            "outputs": ["logits"],
+            "fp32_max_abs_difference_vs_torch": difference,
+            "test_vectors": test_vectors(config.vocab_size, config.hidden_size, hash_config) if uses_hash else [],
+        }
+        (staging / EXPORT_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return document
+
+
+def shipped_bytes(export_dir: Path) -> dict[str, int]:
+    """Bytes a device downloads besides the tokenizer's vocabulary, by file."""
+    document = json.loads((export_dir / EXPORT_FILE).read_text(encoding="utf-8"))
+    files = [EXPORT_FILE, document["model"], *([document["word_table"]] if document.get("word_table") else [])]
+    return {name: (export_dir / name).stat().st_size for name in files}
