@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_hash.py --json
 	$(BIN)/python benchmarks/bench_pretrain.py --json
 	$(BIN)/python benchmarks/bench_finetune.py --json
+	$(BIN)/python benchmarks/bench_inference.py --json
 
 # The committed CPU-scale results (docs/results/): ~1 hour on 2 cores. Finished stages are skipped.
 TINY_RUNS = tiny/bert-tiny tiny/eelbert-tiny tiny/uno-eelbert tiny/bert-tiny-scratch tiny/eelbert-tiny-scratch tiny/uno-eelbert-scratch

@@ -318,6 +318,10 @@ def predict_command(
         raise EelbertError("give texts on the command line or --input FILE (one of the two)")
     examples = read_examples(input_file, column, pair_column) if input_file else [(text, None) for text in texts]
     check_examples(examples, str(input_file or "command line"))
+    from eelbert_cli.core.export.runtime import is_export_dir
+
+    if not is_export_dir(target):
+        _quiet_transformers()  # the torch path; an export never imports transformers
     predictor = load_predictor(target)
     if output is None:
         for batch_start in range(0, len(examples), batch_size):
