@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from eelbert_cli.core.data.tasks import load_task
 from eelbert_cli.core.evaluation.predict import CheckpointModel

@@ -98,6 +98,20 @@ def run_directory_lock(run_dir: Path) -> Iterator[None]:
             handle.close()
 
 
+def read_json_object(path: Path, missing: str) -> dict:
+    """A JSON object from ``path``; ``missing`` says what its absence means. Unreadable text, bad
+    JSON and a non-object are one EelbertError naming the file."""
+    if not path.is_file():
+        raise EelbertError(missing)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EelbertError(f"{path} is unreadable ({error})") from None
+    if not isinstance(data, dict):
+        raise EelbertError(f"{path} should hold a JSON object")
+    return data
+
+
 def write_atomic(path: Path, text: str) -> None:
     with replacing(path) as partial:
         partial.write_text(text, encoding="utf-8")

@@ -25,7 +25,7 @@ from eelbert_cli import __version__
 from eelbert_cli.core.console import log
 from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.files import replacing
+from eelbert_cli.core.files import read_json_object, replacing
 from eelbert_cli.core.model.hashing import hash_vectors_numpy
 from eelbert_cli.core.model.modeling import load_model
 
@@ -48,15 +48,9 @@ class WordVectorClassifier(nn.Module):
 
 
 def read_task_record(checkpoint: Path) -> dict:
-    path = checkpoint / "task.json"
-    if not path.is_file():
-        raise EelbertError(f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise EelbertError(f"{path} is unreadable ({error})") from None
-    if not isinstance(record, dict) or "task" not in record:
-        raise EelbertError(f"{path} does not name its task")
+    record = read_json_object(checkpoint / "task.json", f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
+    if "task" not in record:
+        raise EelbertError(f"{checkpoint / 'task.json'} does not name its task")
     return record
 
 

@@ -12,7 +12,6 @@ same numbers as the torch model), for BERT from the shipped ``word_embeddings.np
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.files import read_json_object
 from eelbert_cli.core.model.hashing import HashConfig, hash_vectors_numpy
 
 EXPORT_FORMAT = 1
@@ -37,16 +37,11 @@ def is_export_dir(path: str | Path) -> bool:
 
 
 def _read_export(directory: Path) -> dict:
-    path = directory / EXPORT_FILE
-    if not path.is_file():
-        raise EelbertError(f"{directory} is not an export directory (no {EXPORT_FILE}); make one with `eelbert export`")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise EelbertError(f"{path} is unreadable ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
-        found = document.get("format") if isinstance(document, dict) else None
-        raise EelbertError(f"{path} has export format {found!r}; this eelbert reads format {EXPORT_FORMAT}: export the model again")
+    document = read_json_object(directory / EXPORT_FILE, f"{directory} is not an export directory (no {EXPORT_FILE}); make one with `eelbert export`")
+    if document.get("format") != EXPORT_FORMAT:
+        raise EelbertError(
+            f"{directory / EXPORT_FILE} has export format {document.get('format')!r}; this eelbert reads format {EXPORT_FORMAT}: export the model again"
+        )
     return document
 
 
