@@ -50,7 +50,7 @@ DISTILL_RUNS = eelbert-tiny-plain eelbert-tiny-kd-aug bert-tiny-plain bert-tiny-
 distill: install
 	$(BIN)/eelbert run experiments/distill/teacher-minilm.yaml
 	for run in $(DISTILL_RUNS); do $(BIN)/eelbert run experiments/distill/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(DISTILL_RUNS),runs/distill-$(r)) -o docs/results/distill
+	$(BIN)/eelbert report $(foreach m,eelbert-tiny bert-tiny uno-eelbert,$(foreach t,plain kd kd-aug,runs/distill-$(m)-$(t))) -o docs/results/distill
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

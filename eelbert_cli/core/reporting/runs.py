@@ -218,7 +218,7 @@ def _treatment(spec: ExperimentSpec | None, has_pretraining_files: bool) -> tupl
     distill = spec.finetune.distillation if spec is not None and spec.finetune is not None else None
     if distill is None:
         return pretrained, key, text
-    teacher = Path(spec.finetune.teacher).name
+    teacher = spec.finetune.teacher
     settings = f"{teacher}:{distill.alpha:g}:{distill.temperature:g}:{distill.augment.model_dump_json()}:{len(distill.unlabelled)}"
     copies = f", x{distill.augment.copies} augmented" if distill.augment.copies else ""
     return pretrained, None if key is None else f"{key}|distilled:{settings}", f"{text}; distilled from {teacher}{copies}"
