@@ -81,12 +81,13 @@ def measure(preset: str, root: Path, args) -> dict:
     paths = {"torch": torch_model.predict, "onnx_fp32": runtimes["fp32"].predict, "onnx_int8": runtimes["int8"].predict}
     torch_code = f"from eelbert_cli.core.evaluation.predict import CheckpointModel; CheckpointModel(__import__('pathlib').Path({str(checkpoint)!r})).predict(['a fine film'])"
     runtime_code = f"from eelbert_cli.core.export.runtime import ExportedModel; ExportedModel.load({str(exports['int8'])!r}).predict(['a fine film'])"
+    latencies = {name: latency_ms(predict, sample) for name, predict in paths.items()}
     return {
         "fp32_bytes": sum(shipped_bytes(exports["fp32"]).values()),
         "int8_bytes": sum(shipped_bytes(exports["int8"]).values()),
         "files": {q: shipped_bytes(d) for q, d in exports.items()},
-        "latency_ms_batch1": {name: latency_ms(predict, sample)["median"] for name, predict in paths.items()},
-        "latency_ms_batch1_p95": {name: latency_ms(predict, sample)["p95"] for name, predict in paths.items()},
+        "latency_ms_batch1": {name: value["median"] for name, value in latencies.items()},
+        "latency_ms_batch1_p95": {name: value["p95"] for name, value in latencies.items()},
         "throughput_examples_per_second_batch32": {name: throughput(predict, texts, 32) for name, predict in paths.items()},
         "cold_start_seconds": {"torch": cold_start_seconds(torch_code), "runtime": cold_start_seconds(runtime_code)},
         "dev_accuracy": {"fp32": accuracy(runtimes["fp32"], texts, gold), "int8": accuracy(runtimes["int8"], texts, gold)},
