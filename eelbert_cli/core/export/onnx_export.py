@@ -13,6 +13,7 @@ prove it hashes alike.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -71,10 +72,14 @@ def export_onnx(graph: nn.Module, hidden: int, max_len: int, path: Path) -> None
     example = (torch.randn(2, 5, hidden), torch.ones(2, 5, dtype=torch.long), torch.zeros(2, 5, dtype=torch.long))
     batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2, max=max_len)
     shapes = {name: {0: batch, 1: length} for name in INPUTS}
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # e.g. "torchvision is not installed. Skipping torchvision::nms"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, example, str(path), input_names=list(INPUTS), output_names=["logits"], dynamic_shapes=shapes,
                           dynamo=True, optimize=True, verbose=False)
+    exporter_log.setLevel(level)
     compact(path)
 
 
