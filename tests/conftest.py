@@ -18,3 +18,13 @@ def vocabulary() -> list[str]:
 @pytest.fixture(scope="session")
 def fixture_vocab_path() -> Path:
     return FIXTURE_VOCAB
+
+
+@pytest.fixture(autouse=True)
+def hub_answers(monkeypatch):
+    """Unit tests fake the hub libraries; the reachability probe (tested on its own) is not asked."""
+    import eelbert_cli.core.data.corpora as corpora
+    import eelbert_cli.core.data.tasks.glue as glue
+
+    for module in (corpora, glue):
+        monkeypatch.setattr(module, "hub_unreachable_reason", lambda: None)

@@ -392,3 +392,22 @@ def test_sigterm_while_packing_leaves_no_partial_pack(tmp_path):
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 2 and "Traceback" not in stderr and "interrupted" in stderr
     assert list((tmp_path / "cache" / "packed").iterdir()) == []
+
+
+def test_an_unreachable_hub_fails_in_seconds_naming_the_offline_alternatives(tmp_path, monkeypatch):
+    import eelbert_cli.core.data.corpora as corpora
+    import eelbert_cli.core.data.tasks.glue as glue
+    from eelbert_cli.core.data.hub import hub_unreachable_reason
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens, refused at once
+    started = time.time()
+    why = hub_unreachable_reason()
+    assert why is not None and "127.0.0.1:9" in why and time.time() - started < 5
+    for module in (corpora, glue):
+        monkeypatch.setattr(module, "hub_unreachable_reason", hub_unreachable_reason)
+    spec = write(tmp_path / "spec.yaml", {**finetune_spec(tmp_path), "finetune": {"task": "rte"}})
+    fails_cleanly(["finetune", str(spec)], tmp_path, "glue_data/ directory or a save_to_disk directory")
+    data = pretrain_spec(tmp_path)
+    data["pretrain"]["corpus"] = [{"kind": "hf", "name": "wikitext", "config": "wikitext-2-raw-v1"}]
+    fails_cleanly(["pretrain", str(write(tmp_path / "hub.yaml", data))], tmp_path, "kind: files")
+    assert time.time() - started < 30

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from eelbert_cli.core.data.hub import hub_unreachable_reason
 from eelbert_cli.core.data.mediawiki import mediawiki_documents
 from eelbert_cli.core.data.resources import PinnedWheel, extract_from_wheel
 from eelbert_cli.core.data.text_files import csv_documents, dataset_texts, expand_paths, read_file_documents
@@ -113,6 +114,11 @@ class HubCorpus(_Source):
 
     def _documents(self) -> Iterator[str]:
         label = f"Hugging Face dataset {self.name!r}" + (f" ({self.config})" if self.config else "")
+        if (why := hub_unreachable_reason()) is not None:
+            raise EelbertError(
+                f"could not read {label}, split {self.split!r}: {why}. {_LOCAL_FILES_HINT}, "
+                "or a save_to_disk copy with {kind: disk, path: DIR}"
+            )
         try:
             import datasets
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eelbert_cli.core.data.hub import hub_unreachable_reason
 from eelbert_cli.core.data.tasks.registry import GLUE_HUB_DATASET, GLUE_TASKS, Split, Task, TaskData, get_task
 from eelbert_cli.core.data.tasks.splits import read_delimited, split_from_table
 from eelbert_cli.core.errors import EelbertError
@@ -126,6 +127,9 @@ def load_glue_from_hub(name: str) -> TaskData:
     task = _glue_task(name)
     import datasets
 
+    offline = "offline, give a glue_data/ directory or a save_to_disk directory instead"
+    if (why := hub_unreachable_reason()) is not None:
+        raise EelbertError(f"could not load {GLUE_HUB_DATASET} config {task.name!r} from the Hugging Face hub ({why}); {offline}")
     try:
         loaded = datasets.load_dataset(GLUE_HUB_DATASET, task.name)
     except Exception as error:  # network, auth and hub errors alike: the user can only switch source
