@@ -312,7 +312,7 @@ def predict_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
 ) -> None:
     """Label new text: batched, streamed, with progress; bad input writes no partial file."""
-    from eelbert_cli.core.evaluation.predict import check_examples, load_predictor, predict_to_file, read_examples
+    from eelbert_cli.core.evaluation.predict import batches, check_examples, load_predictor, predict_to_file, read_examples
 
     if bool(texts) == bool(input_file):
         raise EelbertError("give texts on the command line or --input FILE (one of the two)")
@@ -324,8 +324,7 @@ def predict_command(
         _quiet_transformers()  # the torch path; an export never imports transformers
     predictor = load_predictor(target)
     if output is None:
-        for batch_start in range(0, len(examples), batch_size):
-            batch = examples[batch_start : batch_start + batch_size]
+        for batch in batches(examples, batch_size):
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
             for (text, _), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs)):
                 print(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))

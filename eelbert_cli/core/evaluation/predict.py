@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eelbert_cli.core.data.tables import BadLines, DelimitedRecords, jsonl_records
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.export.runtime import ExportedModel, Prediction, is_export_dir
+from eelbert_cli.core.export.runtime import ExportedModel, Prediction, is_export_dir, predictions_from_logits
 from eelbert_cli.core.files import replacing
 
 Example = tuple[str, str | None]
@@ -40,18 +40,13 @@ class CheckpointModel:
         self.labels = record.get("labels") or [str(i) for i in range(self.model.config.num_labels)]
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
-        import numpy as np
-
         from eelbert_cli.core.data.tasks import Split
         from eelbert_cli.core.training.finetune import encode_split, predict_logits
 
         split = Split("input", tuple(texts), tuple(pairs) if pairs is not None else None, None, tuple(range(len(texts))))
-        logits = predict_logits(self.model, encode_split(self.tokenizer, split, self.settings.max_seq_len), self.settings, self.tokenizer.token_to_id("[PAD]") or 0)
-        if self.regression:
-            return [Prediction(float(v), None) for v in logits[:, 0]]
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        return [Prediction(self.labels[int(r.argmax())], {label: float(p) for label, p in zip(self.labels, r)}) for r in probabilities]
+        encoded = encode_split(self.tokenizer, split, self.settings.max_seq_len)
+        logits = predict_logits(self.model, encoded, self.settings, self.tokenizer.token_to_id("[PAD]") or 0)
+        return predictions_from_logits(logits, self.labels, self.regression)
 
 
 def load_predictor(target: Path):

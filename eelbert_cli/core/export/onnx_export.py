@@ -94,10 +94,8 @@ def compact(path: Path) -> None:
         del node.metadata_props[:]
     model.graph.doc_string = ""
     del model.metadata_props[:]
-    for data_file in path.parent.glob(path.name + "*.data"):
-        data_file.unlink()
-    for stale in path.parent.glob("*.data"):
-        stale.unlink()
+    for external_data in path.parent.glob("*.data"):
+        external_data.unlink()
     onnx.save(model, str(path), save_as_external_data=False)
 
 
@@ -108,7 +106,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
 
 
-def test_vectors(vocabulary_size: int, hidden: int, config) -> list[dict]:
+def test_vectors(hidden: int, config) -> list[dict]:
     if config.kind == "learned":
         return []
     vectors = hash_vectors_numpy(list(TEST_STRINGS), hidden, config)
@@ -175,7 +173,7 @@ def export_model(checkpoint: Path, output_dir: Path, quantize: str | None = None
             "inputs": list(INPUTS),
             "outputs": ["logits"],
             "fp32_max_abs_difference_vs_torch": difference,
-            "test_vectors": test_vectors(config.vocab_size, config.hidden_size, hash_config) if uses_hash else [],
+            "test_vectors": test_vectors(config.hidden_size, hash_config) if uses_hash else [],
         }
         (staging / EXPORT_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return document

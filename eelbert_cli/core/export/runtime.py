@@ -87,15 +87,16 @@ class ExportedModel:
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
         if not texts:
             return []
-        logits = self.logits(texts, pairs)
-        if self.regression:
-            return [Prediction(float(value), None) for value in logits[:, 0]]
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        return [
-            Prediction(self.labels[int(row.argmax())], {label: float(p) for label, p in zip(self.labels, row)})
-            for row in probabilities
-        ]
+        return predictions_from_logits(self.logits(texts, pairs), self.labels, self.regression)
+
+
+def predictions_from_logits(logits: np.ndarray, labels: Sequence[str], regression: bool) -> list[Prediction]:
+    """Scores for regression; for classification the arg-max label and the softmax over labels."""
+    if regression:
+        return [Prediction(float(value), None) for value in logits[:, 0]]
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    return [Prediction(labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row)}) for row in probabilities]
 
 
 def word_table(directory: Path, document: dict, tokenizer) -> np.ndarray:

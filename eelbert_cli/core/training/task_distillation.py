@@ -18,7 +18,6 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from eelbert_cli.core.console import log
 from eelbert_cli.core.data.corpora import iter_documents
@@ -31,6 +30,7 @@ from eelbert_cli.core.files import replacing
 from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec
 from eelbert_cli.core.training.finetune import encode_split, predict_logits
+from eelbert_cli.core.training.runtime import pick_device
 
 MASK_TOKEN = "[MASK]"
 TEACHER_CACHE = "teacher"
@@ -150,7 +150,7 @@ def teacher_targets(settings: FinetuneSpec, data: TaskData, cache_dir: Path) -> 
     """Label the training set and the extra examples with the spec's teacher (once, then cached)."""
     distill = settings.distillation
     path, model, tokenizer = load_teacher(settings.teacher, data.task)
-    model.to(torch.device("cuda" if torch.cuda.is_available() and settings.device != "cpu" else "cpu"))
+    model.to(pick_device(settings.device, "finetune.device"))
     extra = concatenate("extra", [augmented_split(data.train, distill.augment), unlabelled_split(data.task, distill)])
     train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache_dir)
     extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache_dir)
