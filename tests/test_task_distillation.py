@@ -16,7 +16,7 @@ from eelbert_cli.core.data.tasks import Split, get_task
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
 from eelbert_cli.core.training.finetune import distillation_loss
-from eelbert_cli.core.training.task_distillation import MASK_TOKEN, augment_text, augmented_split
+from eelbert_cli.core.training.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
 from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
 
 runner = CliRunner()
@@ -76,7 +76,7 @@ def test_student_learns_from_a_teacher_with_augmented_copies_cached_once(tmp_pat
     assert teacher_run.exit_code == 0, teacher_run.stderr
     teacher_score = json.loads((tmp_path / "teacher" / "results.json").read_text())["tasks"]["toy-sentiment"]["score"]
     teacher = tmp_path / "teacher" / "finetuned" / "toy-sentiment"
-    distill = {"alpha": 0.5, "temperature": 2.0, "augment": {"copies": 2, "mask": 0.1}}
+    distill = {"alpha": 0.5, "temperature": 2.0, "augment": {"copies": 2, "mask": 0.1, "replace": 0.2}}
     student_spec = spec_file(tmp_path, "student", task=task, max_seq_len=32, grid=grid, teacher=str(teacher), distill=distill)
     result = runner.invoke(app, ["finetune", str(student_spec)])
     assert result.exit_code == 0, result.stderr
@@ -84,11 +84,36 @@ def test_student_learns_from_a_teacher_with_augmented_copies_cached_once(tmp_pat
     assert entry["distillation"]["extra_examples"] == 2 * 240
     assert entry["distillation"]["teacher_dev_score"] == pytest.approx(teacher_score) and teacher_score > 80
     assert entry["score"] > 80
-    cached = sorted(p.name for p in (tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())
+    cache = tmp_path / "cache" / "teacher-outputs" / "toy-sentiment"
+    cached = sorted(p.name for p in cache.iterdir())
     assert [name.split("-")[0] for name in cached] == ["extra", "train", "validation"]
-    stamps = [p.stat().st_mtime_ns for p in sorted((tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())]
-    assert runner.invoke(app, ["finetune", str(student_spec)]).exit_code == 0
-    assert stamps == [p.stat().st_mtime_ns for p in sorted((tmp_path / "student" / "teacher" / "toy-sentiment").iterdir())]
+    stamps = [p.stat().st_mtime_ns for p in sorted(cache.iterdir())]
+    second_student = spec_file(tmp_path, "second-student", task=task, max_seq_len=32, grid=grid, teacher=str(teacher), distill=distill)
+    assert runner.invoke(app, ["finetune", str(second_student)]).exit_code == 0  # another student: the same labels, not recomputed
+    assert stamps == [p.stat().st_mtime_ns for p in sorted(cache.iterdir())]
+
+
+class _Vocabulary:
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    def get_vocab(self):
+        return {token: index for index, token in enumerate(self.tokens)}
+
+
+def test_embedding_neighbours_are_the_nearest_whole_words_and_replace_words_keeping_punctuation():
+    tokens = ["[PAD]", "good", "great", "fine", "bad", "awful", "##ly", "!"]
+    table = torch.nn.Embedding(len(tokens), 2)
+    with torch.no_grad():
+        table.weight.copy_(torch.tensor([[0, 0], [1, 0.1], [1, 0.2], [1, 0.5], [-1, 0.1], [-1, 0.2], [1, 0.15], [0, 1]], dtype=torch.float))
+    model = torch.nn.Module()
+    model.get_input_embeddings = lambda: table
+    found = embedding_neighbours(model, _Vocabulary(tokens), {"good", "bad", "unknown"}, count=2)
+    assert found == {"good": ("great", "fine"), "bad": ("awful", "fine")}  # never itself, never a word piece or symbol
+    rng = np.random.default_rng(0)
+    copies = {augment_text("Good, bad!", AugmentSpec(replace=0.99, mask=0.0, crop=0.0), rng, found) for _ in range(20)}
+    assert copies <= {f"{a}, {b}!" for a in ("Good", "great", "fine") for b in ("bad", "awful", "fine")} and len(copies) > 3
+    assert split_words(Split("train", ("Good, bad!",), None, (1,), (0,))) == {"good", "bad"}
 
 
 def test_a_teacher_of_another_task_is_refused(tmp_path):

@@ -167,11 +167,15 @@ class GridSpec(StrictSpec):
 
 
 class AugmentSpec(StrictSpec):
-    """Teacher-labelled copies of the training sentences (task distillation): each copy drops words
-    (replaced by [MASK]) and, with probability ``crop``, keeps only a random 60-100% span."""
+    """Teacher-labelled copies of the training sentences (task distillation): each copy replaces words
+    by one of their ``neighbours`` nearest words in the teacher's embedding table (``replace``, as
+    TinyBERT does), drops others to [MASK] (``mask``) and, with probability ``crop``, keeps only a
+    random 60-100% span."""
 
     copies: int = Field(0, ge=0, le=100)
     mask: float = Field(0.1, ge=0, lt=1)
+    replace: float = Field(0.0, ge=0, lt=1)
+    neighbours: int = Field(10, ge=1, le=100)
     crop: float = Field(0.5, ge=0, le=1)
     seed: int = Field(0, ge=0)
 

@@ -58,9 +58,9 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     data = task_data(task, data_dir, spec_dir)
     teacher = None
     if settings.teacher is not None:
-        from eelbert_cli.core.training.task_distillation import TEACHER_CACHE, teacher_targets
+        from eelbert_cli.core.training.task_distillation import teacher_targets
 
-        teacher = teacher_targets(settings, data, spec.run_dir / TEACHER_CACHE / data.task.name)
+        teacher = teacher_targets(settings, data)
     with grid_progress(progress) as start:
         result = run_grid(source, data, tokenizer, settings.grid, settings, start, teacher)
     out = spec.run_dir / "finetuned" / data.task.name

@@ -3,25 +3,27 @@ of it, and extra unlabelled in-domain text — once; the student then fits those
 as the gold ones (Hinton et al. 2015; Tang et al. 2019 for tiny students).
 
 A hash-embedding student cannot memorise word polarities in a table, so it needs far more examples
-than the gold set has; the teacher makes them. Teacher outputs are cached in the run directory
-under a key of (teacher weights, texts, max length), so every grid config and seed, and a re-run,
-reuse them.
+than the gold set has; the teacher makes them. Teacher outputs are cached in the user cache under a
+key of (teacher weights, texts, max length), so every grid config and seed, every student of a
+comparison, and a re-run reuse them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from eelbert_cli.core.console import log
 from eelbert_cli.core.data.corpora import iter_documents
-from eelbert_cli.core.data.resources import checkpoint_path
+from eelbert_cli.core.data.resources import cache_dir, checkpoint_path
 from eelbert_cli.core.data.tasks import Split, Task, TaskData
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
@@ -33,7 +35,6 @@ from eelbert_cli.core.training.finetune import encode_split, predict_logits
 from eelbert_cli.core.training.runtime import pick_device
 
 MASK_TOKEN = "[MASK]"
-TEACHER_CACHE = "teacher"
 
 
 @dataclass
@@ -60,9 +61,14 @@ class TeacherTargets:
 
 
 # ----------------------------------------------------------------------------------- augmentation
-def augment_text(text: str, settings: AugmentSpec, rng: np.random.Generator) -> str:
-    """Drop words to [MASK] with probability ``mask``; with probability ``crop`` keep a random
-    contiguous 60-100% of the words. Word-level, so any tokenizer sees a natural sentence."""
+_WORD = re.compile(r"^(\W*)(\w+)(\W*)$")
+
+
+def augment_text(text: str, settings: AugmentSpec, rng: np.random.Generator, neighbours: Mapping[str, Sequence[str]] | None = None) -> str:
+    """With probability ``crop`` keep a random contiguous 60-100% of the words; then replace each
+    word by one of its embedding neighbours with probability ``replace`` (punctuation and case of
+    the rest kept), else drop it to [MASK] with probability ``mask``. Word-level, so any tokenizer
+    sees a natural sentence."""
     words = text.split()
     if not words:
         return text
@@ -70,21 +76,60 @@ def augment_text(text: str, settings: AugmentSpec, rng: np.random.Generator) -> 
         keep = max(1, int(round(len(words) * rng.uniform(0.6, 1.0))))
         start = int(rng.integers(0, len(words) - keep + 1))
         words = words[start : start + keep]
-    if settings.mask > 0:
-        words = [MASK_TOKEN if rng.random() < settings.mask else word for word in words]
-    return " ".join(words)
+    out = []
+    for word in words:
+        draw = rng.random()
+        if draw < settings.replace and neighbours and (parts := _WORD.match(word)) and (options := neighbours.get(parts[2].lower())):
+            word = parts[1] + options[int(rng.integers(len(options)))] + parts[3]
+        elif settings.replace <= draw < settings.replace + settings.mask:
+            word = MASK_TOKEN
+        out.append(word)
+    return " ".join(out)
 
 
-def augmented_split(split: Split, settings: AugmentSpec) -> Split:
+def augmented_split(split: Split, settings: AugmentSpec, neighbours: Mapping[str, Sequence[str]] | None = None) -> Split:
     """``copies`` augmented versions of every example, deterministic in ``settings.seed``."""
     rng = np.random.default_rng(settings.seed)
     text_a, text_b = [], []
     for _ in range(settings.copies):
         for row, text in enumerate(split.text_a):
-            text_a.append(augment_text(text, settings, rng))
+            text_a.append(augment_text(text, settings, rng, neighbours))
             if split.text_b is not None:
-                text_b.append(augment_text(split.text_b[row], settings, rng))
+                text_b.append(augment_text(split.text_b[row], settings, rng, neighbours))
     return Split("augmented", tuple(text_a), tuple(text_b) if split.text_b is not None else None, None, tuple(range(len(text_a))))
+
+
+def split_words(split: Split) -> set[str]:
+    """The lower-cased words (punctuation stripped) that augmentation may replace."""
+    texts = split.text_a + (split.text_b or ())
+    return {parts[2].lower() for text in texts for word in text.split() if (parts := _WORD.match(word))}
+
+
+def embedding_neighbours(model, tokenizer, words: set[str], count: int, chunk: int = 2048) -> dict[str, tuple[str, ...]]:
+    """Replacement candidates for TinyBERT-style augmentation: for each word that is one whole-word
+    token of the teacher's vocabulary, the ``count`` whole-word tokens nearest to it (cosine) in the
+    teacher's input embedding table (a hash teacher's computed table: spelling neighbours). Computed
+    once per teacher labelling, in chunks; words of several word pieces are left as they are."""
+    vocab = tokenizer.get_vocab()
+    table = getattr(model.get_input_embeddings(), "weight", None)  # a hash teacher computes its table
+    if not isinstance(table, torch.Tensor) or table.shape[0] < len(vocab):
+        raise EelbertError("finetune.distill.augment.replace needs a teacher whose input embeddings cover its vocabulary")
+    whole = sorted((index, token) for token, index in vocab.items() if token.isalpha() and token.isascii() and len(token) > 1)
+    ids = torch.tensor([index for index, _ in whole])
+    tokens = [token for _, token in whole]
+    row_of = {token: row for row, token in enumerate(tokens)}
+    with torch.no_grad():
+        vectors = torch.nn.functional.normalize(table.detach().float().cpu()[ids], dim=1)
+        queries = sorted(word for word in words if word in row_of)
+        found: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(queries), chunk):
+            batch = queries[start : start + chunk]
+            rows = torch.tensor([row_of[word] for word in batch])
+            similarity = vectors[rows] @ vectors.T
+            similarity[torch.arange(len(batch)), rows] = -2.0  # never the word itself
+            nearest = similarity.topk(count, dim=1).indices
+            found.update({word: tuple(tokens[i] for i in picks.tolist()) for word, picks in zip(batch, nearest)})
+    return found
 
 
 def unlabelled_split(task: Task, settings: DistillSpec) -> Split:
@@ -132,30 +177,39 @@ def _cache_key(teacher: Path, split: Split, max_seq_len: int) -> str:
     return digest.hexdigest()[:20]
 
 
-def teacher_logits(teacher: Path, model, tokenizer, task: Task, split: Split, settings: FinetuneSpec, cache_dir: Path) -> np.ndarray:
+def teacher_logits(teacher: Path, model, tokenizer, task: Task, split: Split, settings: FinetuneSpec, cache: Path) -> np.ndarray:
     """The teacher's logits for every example of ``split``, computed once and cached as .npy."""
     if len(split) == 0:
         return np.zeros((0, task.num_labels), dtype=np.float32)
-    cached = cache_dir / f"{split.name}-{_cache_key(teacher, split, settings.max_seq_len)}.npy"
+    cached = cache / f"{split.name}-{_cache_key(teacher, split, settings.max_seq_len)}.npy"
     if cached.is_file():
         return np.load(cached, allow_pickle=False)
-    log.info("teacher %s labels %d %s examples (cached in %s)", teacher.name, len(split), split.name, cache_dir)
+    log.info("teacher %s labels %d %s examples (cached in %s)", teacher.name, len(split), split.name, cache)
     logits = predict_logits(model, encode_split(tokenizer, split, settings.max_seq_len), settings, tokenizer.token_to_id("[PAD]") or 0)
     with replacing(cached) as partial, open(partial, "wb") as handle:
         np.save(handle, logits, allow_pickle=False)
     return logits
 
 
-def teacher_targets(settings: FinetuneSpec, data: TaskData, cache_dir: Path) -> TeacherTargets:
+def teacher_cache_dir(task: Task) -> Path:
+    """Teacher outputs live in the user cache, keyed by content, so the students of a comparison
+    (and re-runs) share one labelling."""
+    return cache_dir() / "teacher-outputs" / task.name
+
+
+def teacher_targets(settings: FinetuneSpec, data: TaskData) -> TeacherTargets:
     """Label the training set and the extra examples with the spec's teacher (once, then cached)."""
+    cache = teacher_cache_dir(data.task)
     distill = settings.distillation
     path, model, tokenizer = load_teacher(settings.teacher, data.task)
     model.to(pick_device(settings.device, "finetune.device"))
-    extra = concatenate("extra", [augmented_split(data.train, distill.augment), unlabelled_split(data.task, distill)])
-    train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache_dir)
-    extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache_dir)
+    augment = distill.augment
+    neighbours = embedding_neighbours(model, tokenizer, split_words(data.train), augment.neighbours) if augment.copies and augment.replace else None
+    extra = concatenate("extra", [augmented_split(data.train, augment, neighbours), unlabelled_split(data.task, distill)])
+    train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache)
+    extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache)
     dev = data.evaluation[0]
-    dev_logits = teacher_logits(path, model, tokenizer, data.task, dev, settings, cache_dir)
+    dev_logits = teacher_logits(path, model, tokenizer, data.task, dev, settings, cache)
     predictions = dev_logits[:, 0] if data.task.type == "regression" else dev_logits.argmax(axis=1)
     dev_score = task_score(data.task, {dev.name: compute_metrics(data.task, predictions, np.asarray(dev.labels))}, [dev.name])
     return TeacherTargets(str(settings.teacher), train, extra, extra_targets, dev_score, distill)
