@@ -116,10 +116,12 @@ def pretrain_command(
         return
     results = outcome.results
     if is_main_process():
+        heldout = f"held-out {results['objective']} loss {results['heldout_loss']:.3f}"
+        if "heldout_accuracy" in results:
+            heldout += f", masked-LM accuracy {results['heldout_accuracy']:.3f}"
         console.print(
             f"pretrained {results['steps']} steps, {results['tokens']:,} tokens at {results['tokens_per_second']:,} tokens/s; "
-            f"held-out MLM loss {results['heldout_loss']:.3f}, accuracy {results['heldout_accuracy']:.3f}\n"
-            f"checkpoint: {outcome.checkpoint}"
+            f"{heldout}\ncheckpoint: {outcome.checkpoint}"
         )
 
 

@@ -112,8 +112,20 @@ class BudgetSpec(StrictSpec):
         return self
 
 
+class GeneralDistillSpec(StrictSpec):
+    """Weights and choices of general distillation (see core/training/general_distillation.py)."""
+
+    hidden: float = Field(1.0, ge=0)  # TinyBERT hidden-state MSE through pretraining-only projections
+    layer_map: dict[int, int] | None = None  # student layer -> teacher layer (0: embeddings); default uniform, last to last
+    relations: float = Field(1.0, ge=0)  # MiniLMv2 Q-Q/K-K/V-V relation KL of the student's last layer
+    relation_layer: int | None = Field(None, ge=1)  # teacher layer whose relations are matched; default its last
+    relation_heads: int = Field(8, ge=1)
+    mlm: float = Field(1.0, ge=0)  # weight of the masked-LM term under objective mlm+distill
+    cache: bool = True  # teacher outputs cached on disk (fp16 memmap); False: the teacher runs live every step
+
+
 class PretrainSpec(StrictSpec):
-    """Masked-LM pretraining: data, objective, optimiser, budget, implementation."""
+    """Pretraining: data, objective (masked-LM and/or distillation), optimiser, budget, implementation."""
 
     corpus: list[CorpusSource] = Field(default_factory=lambda: [BuiltinCorpus(kind="builtin", name="news")], min_length=1)
     tokenizer_vocab_size: int | None = Field(None, ge=64)  # train a WordPiece of this size on the corpus
@@ -141,6 +153,23 @@ class PretrainSpec(StrictSpec):
     keep_checkpoints: int = Field(2, ge=1)
     eval_every: int | None = Field(None, ge=1)
     eval_batches: int = Field(20, ge=1)
+    objective: Literal["mlm", "distill", "mlm+distill"] = "mlm"
+    teacher: str | None = None  # all-MiniLM-L6-v2 or a BERT-family checkpoint with the student's vocabulary
+    distill: GeneralDistillSpec | None = None  # default with a distillation objective: GeneralDistillSpec()
+
+    @model_validator(mode="after")
+    def _teacher_for_distillation(self) -> PretrainSpec:
+        if self.objective != "mlm" and self.teacher is None:
+            raise ValueError(f"objective {self.objective} needs a teacher: set pretrain.teacher (e.g. all-MiniLM-L6-v2)")
+        if self.objective == "mlm" and (self.teacher is not None or self.distill is not None):
+            raise ValueError("pretrain.teacher and pretrain.distill need objective distill or mlm+distill")
+        if self.objective != "mlm" and self.distillation.hidden == self.distillation.relations == 0:
+            raise ValueError("pretrain.distill gives the teacher no weight: set hidden or relations above 0")
+        return self
+
+    @property
+    def distillation(self) -> GeneralDistillSpec:
+        return self.distill or GeneralDistillSpec()
 
     @field_validator("heldout")
     @classmethod

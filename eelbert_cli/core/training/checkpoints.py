@@ -4,6 +4,7 @@ Layout of one checkpoint directory (``checkpoints/step-00000500``):
     model/                 save_pretrained of the masked-LM model (loadable by Auto classes)
     optimizer.safetensors  every optimizer state tensor, keyed "<param index>.<name>"
     trainer_state.json     step, tokens, elapsed time, optimizer hyper-parameters
+    objective.safetensors  pretraining-only tensors of the objective (distillation projections), if any
 
 Randomness (data order, masking, dropout) is a pure function of (seed, step, rank), so the step
 number is all the RNG state a resume needs.
@@ -24,6 +25,7 @@ from eelbert_cli.core.files import PARTIAL_SUFFIX, replacing
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
+OBJECTIVE_FILE = "objective.safetensors"  # pretraining-only tensors (distillation projections), when there are any
 
 
 def checkpoint_name(step: int) -> str:
@@ -64,11 +66,14 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def save_checkpoint(root: Path, step: int, model, optimizer: torch.optim.Optimizer, trainer_state: dict, keep: int) -> Path:
+def save_checkpoint(root: Path, step: int, model, optimizer: torch.optim.Optimizer, trainer_state: dict, keep: int,
+                    extra: dict[str, torch.Tensor] | None = None) -> Path:
     """Written into a temporary sibling, then renamed: a kill mid-write leaves the last one intact."""
     final = root / checkpoint_name(step)
     with replacing(final, directory=True) as partial:
         model.save_pretrained(partial / "model", safe_serialization=True)
+        if extra:
+            save_file(extra, str(partial / OBJECTIVE_FILE))
         tensors, groups = optimizer_tensors(optimizer)
         save_file(tensors, str(partial / OPTIMIZER_FILE))
         state = {**trainer_state, "step": step, "optimizer_param_groups": groups}
@@ -97,6 +102,17 @@ def load_optimizer_state(checkpoint: Path, optimizer: torch.optim.Optimizer, sta
             f"optimizer state of checkpoint {checkpoint} is unreadable ({type(error).__name__}: {error}); "
             "delete that checkpoint directory to resume from the one before"
         ) from None
+
+
+def load_extra_state(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The objective's pretraining-only tensors ({} when the checkpoint has none)."""
+    path = checkpoint / OBJECTIVE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return load_file(str(path))
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own types for a damaged file
+        raise EelbertError(f"{path} is unreadable ({type(error).__name__}: {error}); delete that checkpoint to resume from the one before") from None
 
 
 def save_with_tokenizer(model, tokenizer, directory: Path, extra_files: dict[str, str] | None = None) -> None:

@@ -18,8 +18,8 @@ class LogWindow:
     """Sums since the last log row. The loss stays a device tensor until a row is written, so
     logging costs one device sync per row, not one per step."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, runtime: Runtime, counts_accuracy: bool = True) -> None:
+        self.runtime, self.counts_accuracy = runtime, counts_accuracy
         self.reset()
 
     def reset(self) -> None:
@@ -49,7 +49,7 @@ class LogWindow:
             "step": step,
             "tokens": tokens,
             "loss": loss_sum / max(steps, 1),
-            "masked_accuracy": correct / max(count, 1),
+            **({"masked_accuracy": correct / max(count, 1)} if self.counts_accuracy else {}),
             "lr": lr,
             "tokens_per_second": self.tokens * self.runtime.world_size / max(seconds, 1e-9),
             "elapsed_seconds": round(elapsed, 2),

@@ -3,13 +3,15 @@
 The loop (``pretrain.py``) knows only this interface: ``make_batch`` turns packed token rows into
 the objective's inputs (masking happens here, from a seeded generator), and calling the objective
 returns ``(loss, correct, count)`` — the loss to minimise and the objective's own accuracy
-counts, summed into the log. A second objective (e.g. distillation from a teacher) is a new class
-here, not a branch in the loop.
+counts, summed into the log. ``extra_state`` is what a checkpoint keeps beside the model (a
+distillation objective's projections). General distillation is the second objective
+(``general_distillation.py``), not a branch in the loop.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,21 @@ from torch import nn
 from eelbert_cli.core.console import log
 from eelbert_cli.core.model.modeling import EelbertForMaskedLM
 from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
+
+
+class Objective(Protocol):
+    """What the pretraining loop needs of an objective (an nn.Module)."""
+
+    model: nn.Module
+    counts_accuracy: bool  # whether ``correct``/``count`` are predictions (masked-LM) or only a loss weight
+
+    def attach(self, data: Any) -> None: ...
+    def make_batch(self, tokens: torch.Tensor, generator: torch.Generator, rows: Any = None, split: str = "train") -> dict: ...
+    def __call__(self, **batch: torch.Tensor) -> ObjectiveOutput: ...
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+    def extra_state(self) -> dict[str, torch.Tensor]: ...
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None: ...
+    def describe(self) -> dict: ...
 
 
 class ObjectiveOutput(NamedTuple):
@@ -42,17 +59,21 @@ class EncoderRunner:
             log.warning("torch.compile is for GPU runs; training eagerly on the CPU")
 
     def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.run(**inputs).last_hidden_state
+
+    def run(self, **inputs):
+        """The encoder's whole output (e.g. with ``output_hidden_states=True``)."""
         if self.compiled is not None:
             try:
-                hidden = self.compiled(**inputs).last_hidden_state
+                output = self.compiled(**inputs)
                 self.verified = True
-                return hidden
+                return output
             except Exception as error:  # noqa: BLE001 - compiler/toolchain failures vary by platform
                 if self.verified:
                     raise
                 log.warning("torch.compile failed (%s: %s); training eagerly", type(error).__name__, error)
                 self.compiled = None
-        return self.encoder(**inputs).last_hidden_state
+        return self.encoder(**inputs)
 
 
 class MaskedLMObjective(nn.Module):
@@ -77,8 +98,14 @@ class MaskedLMObjective(nn.Module):
         self.masking, self.mask_rate, self.whole_word = masking, mask_rate, whole_word
         object.__setattr__(self, "_encoder", EncoderRunner(model.bert, compile_encoder))  # same parameters, not registered twice
 
-    def make_batch(self, tokens: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Packed rows -> dynamically masked inputs and labels (80% [MASK], 10% random, 10% kept)."""
+    counts_accuracy = True
+
+    def attach(self, data) -> None:
+        """Masked-LM needs nothing per dataset (a distillation objective opens its teacher cache here)."""
+
+    def make_batch(self, tokens: torch.Tensor, generator: torch.Generator, rows=None, split: str = "train") -> dict[str, torch.Tensor]:
+        """Packed rows -> dynamically masked inputs and labels (80% [MASK], 10% random, 10% kept).
+        ``rows`` and ``split`` say where the rows come from; masked-LM does not need to know."""
         if self.masking is None:
             raise ValueError("MaskedLMObjective needs a MaskingVocabulary to make batches")
         input_ids, labels = mask_tokens(tokens, self.mask_rate, self.masking, generator, self.whole_word)
@@ -92,3 +119,14 @@ class MaskedLMObjective(nn.Module):
         loss = F.cross_entropy(logits.float(), targets)
         correct = (logits.argmax(dim=-1) == targets).sum()
         return ObjectiveOutput(loss, correct, targets.numel())
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Pretraining-only tensors a checkpoint must keep beside the model: none for masked-LM."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if tensors:
+            raise ValueError(f"masked-LM has no pretraining-only state, but the checkpoint holds {sorted(tensors)[:3]}")
+
+    def describe(self) -> dict:
+        return {}

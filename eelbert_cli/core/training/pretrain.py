@@ -33,10 +33,12 @@ from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
 from eelbert_cli.core.targets import resolve_model_config
-from eelbert_cli.core.training.checkpoints import latest_checkpoint, load_optimizer_state, read_trainer_state, save_checkpoint, save_with_tokenizer
+from eelbert_cli.core.training.checkpoints import (
+    latest_checkpoint, load_extra_state, load_optimizer_state, read_trainer_state, save_checkpoint, save_with_tokenizer,
+)
 from eelbert_cli.core.training.logbook import METRICS_FILE, LogWindow, keep_metrics_until
 from eelbert_cli.core.training.masking import MaskingVocabulary
-from eelbert_cli.core.training.objectives import MaskedLMObjective
+from eelbert_cli.core.training.objectives import MaskedLMObjective, Objective
 from eelbert_cli.core.training.optim import Budget, lr_multiplier, make_adamw, resolve_budget, set_lr
 from eelbert_cli.core.training.order import BatchOrder, derived_seed
 from eelbert_cli.core.training.precision import autocast, autocast_dtype
@@ -50,6 +52,7 @@ RECIPE_FIELDS = (
     "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "whole_word_masking", "batch_size", "grad_accum",
     "lr", "warmup", "schedule", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget",
 )
+DISTILL_FIELDS = ("objective", "teacher", "distill")  # in the recipe only when distilling: masked-LM checkpoints keep theirs
 
 
 class TrainingStopped(EelbertError):
@@ -93,9 +96,9 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     if settings.dropout is not None:
         set_dropout(model, settings.dropout)
     model.to(runtime.device).train()
-    objective = MaskedLMObjective(  # after .to(device): compile only on GPU
-        model, settings.compile, MaskingVocabulary.from_tokens(vocabulary), settings.mask_rate, settings.whole_word_masking
-    )
+    objective = make_objective(settings, model, vocabulary, runtime)  # after .to(device): compile only on GPU
+    objective.attach(train_data)
+    objective.attach(heldout_data)
     loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint)
     if runtime.is_main:
         write_manifest(spec, run_dir)  # the record changes only once the run is known to be able to continue
@@ -105,7 +108,7 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     if paused is not None:
         return PretrainOutcome(run_dir, paused, paused_at_step=loop.step)
 
-    results = {**loop.summary(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
+    results = {**loop.summary(), "objective": settings.objective, **objective.describe(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
     results |= evaluate_heldout(objective, heldout_data, settings, runtime, spec.seed, loop.dtype)
     if runtime.distributed:
         results["ranks_agree"] = runtime.ranks_agree(model)
@@ -156,7 +159,7 @@ def pretraining_recipe(spec: ExperimentSpec, world_size: int) -> dict:
         "tokenizer": data["tokenizer"],
         "seed": data["seed"],
         "world_size": world_size,
-        "pretrain": {key: data["pretrain"][key] for key in RECIPE_FIELDS},
+        "pretrain": {key: data["pretrain"][key] for key in RECIPE_FIELDS + (DISTILL_FIELDS if spec.pretrain.objective != "mlm" else ())},
     }
 
 
@@ -204,12 +207,27 @@ def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[
     return build_model(config, "masked-lm")
 
 
-def make_optimizer(model: nn.Module, settings: PretrainSpec, device: torch.device) -> torch.optim.AdamW:
-    return make_adamw(model, settings.lr, settings.weight_decay, (settings.beta1, settings.beta2), device)
+def make_objective(settings: PretrainSpec, model: EelbertForMaskedLM, vocabulary: list[str], runtime: Runtime) -> Objective:
+    """Masked-LM, or distillation from the spec's teacher (with masked-LM beside it for mlm+distill)."""
+    masking = MaskingVocabulary.from_tokens(vocabulary)
+    if settings.objective == "mlm":
+        return MaskedLMObjective(model, settings.compile, masking, settings.mask_rate, settings.whole_word_masking)
+    from eelbert_cli.core.training.general_distillation import DistillationObjective, load_teacher
+
+    teacher_path, teacher = load_teacher(settings.teacher, vocabulary)
+    mlm_weight = settings.distillation.mlm if settings.objective == "mlm+distill" else 0.0
+    objective = DistillationObjective(model, teacher_path, teacher.to(runtime.device), settings.distillation, mlm_weight, masking,
+                                      settings.mask_rate, settings.whole_word_masking, settings.compile)
+    return objective.to(runtime.device)
+
+
+def make_optimizer(trained: nn.Module, settings: PretrainSpec, device: torch.device) -> torch.optim.AdamW:
+    """Over the objective's parameters: the model's (in the model's order), then any pretraining-only ones."""
+    return make_adamw(trained, settings.lr, settings.weight_decay, (settings.beta1, settings.beta2), device)
 
 
 @torch.no_grad()
-def evaluate_heldout(objective: MaskedLMObjective, data: PackedDataset, settings: PretrainSpec, runtime: Runtime, seed: int,
+def evaluate_heldout(objective: Objective, data: PackedDataset, settings: PretrainSpec, runtime: Runtime, seed: int,
                      dtype: torch.dtype | None) -> dict[str, float]:
     """Held-out loss and accuracy with the same masks every time, so evaluations are comparable."""
     objective.eval()
@@ -217,7 +235,8 @@ def evaluate_heldout(objective: MaskedLMObjective, data: PackedDataset, settings
     rows = np.arange(len(data))[runtime.rank :: runtime.world_size][: settings.eval_batches * settings.batch_size]
     for index, start in enumerate(range(0, len(rows), settings.batch_size)):
         generator = torch.Generator().manual_seed(derived_seed(seed, 7_777_777, index, runtime.rank))
-        batch = objective.make_batch(data.batch(rows[start : start + settings.batch_size]), generator)
+        picked = rows[start : start + settings.batch_size]
+        batch = objective.make_batch(data.batch(picked), generator, picked, data.split)
         with autocast(runtime.device, dtype):
             loss, correct, count = objective(**{k: v.to(runtime.device) for k, v in batch.items()})
         loss_sum += loss.item() * count
@@ -227,6 +246,8 @@ def evaluate_heldout(objective: MaskedLMObjective, data: PackedDataset, settings
     objective.train()
     if count_sum == 0:
         return {"heldout_loss": float("nan"), "heldout_accuracy": float("nan"), "heldout_masked_tokens": 0}
+    if not objective.counts_accuracy:
+        return {"heldout_loss": loss_sum / count_sum, "heldout_tokens": int(count_sum)}
     return {"heldout_loss": loss_sum / count_sum, "heldout_accuracy": correct_sum / count_sum, "heldout_masked_tokens": int(count_sum)}
 
 
@@ -234,15 +255,16 @@ def evaluate_heldout(objective: MaskedLMObjective, data: PackedDataset, settings
 class PretrainLoop:
     """One training session: from the checkpoint's state (or step 0) to the budget, a pause or a signal."""
 
-    def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: MaskedLMObjective, data: PackedDataset, heldout: PackedDataset,
+    def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: Objective, data: PackedDataset, heldout: PackedDataset,
                  checkpoint: Path | None) -> None:
         self.spec, self.settings, self.runtime, self.objective = spec, spec.pretrain, runtime, objective
         self.data, self.heldout = data, heldout
         self.model = objective.model
-        self.optimizer = make_optimizer(self.model, self.settings, runtime.device)
+        self.optimizer = make_optimizer(objective, self.settings, runtime.device)
         state = {"step": 0, "tokens": 0, "elapsed_seconds": 0.0}
         if checkpoint is not None:
             state = read_trainer_state(checkpoint)
+            objective.load_extra_state(load_extra_state(checkpoint))  # before the optimizer: its state follows these parameters
             load_optimizer_state(checkpoint, self.optimizer, state)
         self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed_seconds"]
         self.start_tokens, self.start_elapsed = self.tokens, self.elapsed
@@ -254,7 +276,7 @@ class PretrainLoop:
         self.order = BatchOrder(len(data), self.settings.batch_size, self.settings.grad_accum, runtime.world_size, spec.seed)
         self.tokens_per_step = self.settings.batch_size * self.settings.grad_accum * runtime.world_size * self.settings.seq_len
         self.budget: Budget = resolve_budget(**self.settings.budget.model_dump(), tokens_per_step=self.tokens_per_step)
-        self.window = LogWindow(runtime)
+        self.window = LogWindow(runtime, objective.counts_accuracy)
         self.stop = StopRequest()
         self.last_good = checkpoint
         self.metrics_path = spec.run_dir / METRICS_FILE
@@ -304,9 +326,10 @@ class PretrainLoop:
         set_lr(self.optimizer, lr)
         torch.manual_seed(derived_seed(self.spec.seed, self.step, runtime.rank, 1))  # dropout
         for micro in range(settings.grad_accum):
-            tokens = self.data.batch(self.order.rows(self.step, micro, runtime.rank))
+            rows = self.order.rows(self.step, micro, runtime.rank)
             generator = torch.Generator().manual_seed(derived_seed(self.spec.seed, self.step, runtime.rank, micro, 2))
-            batch = {k: v.to(runtime.device, non_blocking=True) for k, v in self.objective.make_batch(tokens, generator).items()}
+            made = self.objective.make_batch(self.data.batch(rows), generator, rows, self.data.split)
+            batch = {k: v.to(runtime.device, non_blocking=True) for k, v in made.items()}
             syncing = not runtime.distributed or micro == settings.grad_accum - 1
             with (nullcontext() if syncing else self.trained.no_sync()), autocast(runtime.device, self.dtype):
                 loss, correct, count = self.trained(**batch)
@@ -314,7 +337,7 @@ class PretrainLoop:
             self.window.add_micro_step(loss, correct, count, settings.grad_accum)
         if settings.clip_norm is not None:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.clip_norm)
+            torch.nn.utils.clip_grad_norm_(self.objective.parameters(), settings.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -344,7 +367,8 @@ class PretrainLoop:
                 "tokens": self.tokens, "elapsed_seconds": self.elapsed, "seed": self.spec.seed, "world_size": self.runtime.world_size,
                 "recipe": pretraining_recipe(self.spec, self.runtime.world_size), "grad_scaler": self.scaler.state_dict(),
             }
-            self.last_good = save_checkpoint(self.spec.run_dir / "checkpoints", self.step, self.model, self.optimizer, state, self.settings.keep_checkpoints)
+            self.last_good = save_checkpoint(self.spec.run_dir / "checkpoints", self.step, self.model, self.optimizer, state,
+                                             self.settings.keep_checkpoints, self.objective.extra_state())
         self.runtime.barrier()
         return self.last_good
 
