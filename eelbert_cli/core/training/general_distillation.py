@@ -13,7 +13,9 @@ once per (teacher, packed data, kept layers) and cached on disk as an fp16 memma
 rows are first used, so every student of a comparison after the first trains at student speed,
 and a resumed run reads exactly the values it would have computed. ``distill.cache: false`` runs
 the teacher live instead (a GPU may prefer that); outputs are rounded to fp16 either way, so the
-two modes train identically.
+two modes train identically. Filling the cache is the teacher's one-off cost: a time budget counts
+student time only and the results report the filling time apart (``teacher_cache_fill_seconds``);
+with a live teacher its time is part of every step and of the budget.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -182,6 +185,7 @@ class DistillationObjective(nn.Module):
         object.__setattr__(self, "_encoder", EncoderRunner(model.bert, compile_encoder))
         self.caches: dict[str, TeacherCache] = {}
         self.counts_accuracy = mlm_weight > 0
+        self.cache_fill_seconds = self._untimed = 0.0
 
     # --- data -------------------------------------------------------------------------------
     def attach(self, data: PackedDataset) -> None:
@@ -198,10 +202,20 @@ class DistillationObjective(nn.Module):
             return teacher_outputs(self._teacher, tokens.to(device), self.layout).cpu()
         rows = np.asarray(rows)
         if len(missing := cache.missing(rows)):
+            started = time.perf_counter()
             position = {row: i for i, row in enumerate(rows.tolist())}
             picks = torch.tensor([position[row] for row in missing.tolist()])
             cache.write(missing, teacher_outputs(self._teacher, tokens[picks].to(device), self.layout).cpu().numpy())
+            seconds = time.perf_counter() - started
+            self.cache_fill_seconds += seconds
+            self._untimed += seconds
         return cache.read(rows)
+
+    def take_untimed_seconds(self) -> float:
+        """Seconds spent filling the disk cache since the last call: a one-off cost of the teacher,
+        shared by every later student, so the budget clock (student time) leaves it out."""
+        seconds, self._untimed = self._untimed, 0.0
+        return seconds
 
     def make_batch(self, tokens: torch.Tensor, generator: torch.Generator, rows: np.ndarray | None = None,
                    split: str = "train") -> dict[str, torch.Tensor]:
@@ -257,4 +271,5 @@ class DistillationObjective(nn.Module):
             "weights": {"hidden": self.settings.hidden, "relations": self.settings.relations, "mlm": self.mlm_weight},
             "teacher_cache": "disk (fp16 memmap)" if self.settings.cache else "live teacher",
             "pretraining_only_parameters": sum(p.numel() for p in self.projections.parameters()),
+            "teacher_cache_fill_seconds": round(self.cache_fill_seconds, 2),
         }

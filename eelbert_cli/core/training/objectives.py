@@ -35,6 +35,7 @@ class Objective(Protocol):
     def extra_state(self) -> dict[str, torch.Tensor]: ...
     def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None: ...
     def describe(self) -> dict: ...
+    def take_untimed_seconds(self) -> float: ...
 
 
 class ObjectiveOutput(NamedTuple):
@@ -130,3 +131,7 @@ class MaskedLMObjective(nn.Module):
 
     def describe(self) -> dict:
         return {}
+
+    def take_untimed_seconds(self) -> float:
+        """Seconds of one-off work since the last call that a time budget leaves out: none here."""
+        return 0.0

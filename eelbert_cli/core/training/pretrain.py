@@ -344,7 +344,7 @@ class PretrainLoop:
         self.step += 1
         self.tokens += self.tokens_per_step
         self.window.add_step(self.tokens_per_step)
-        self.elapsed += time.perf_counter() - started
+        self.elapsed += time.perf_counter() - started - self.objective.take_untimed_seconds()
         if runtime.distributed and self.budget.seconds is not None:
             self.elapsed = runtime.maximum(self.elapsed)  # one clock for all ranks: the same LR, the same last step
         return lr
