@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench results distill clean
+.PHONY: install test demo bench results distill gdistill clean
 
 install: $(BIN)/eelbert
 
@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_hash.py --json
 	$(BIN)/python benchmarks/bench_pretrain.py --json
 	$(BIN)/python benchmarks/bench_finetune.py --json
+	$(BIN)/python benchmarks/bench_distill.py --json
 	$(BIN)/python benchmarks/bench_inference.py --json
 
 # The committed CPU-scale results (docs/results/): ~1 hour on 2 cores. Finished stages are skipped.
@@ -43,14 +44,22 @@ results: install
 	$(BIN)/eelbert report runs/tiny-bert-tiny runs/tiny-eelbert-tiny runs/tiny-uno-eelbert $(foreach r,$(HASH_RUNS),runs/$(subst /,-,$(r))) -o docs/results/hash
 
 # Task distillation (docs/results/distill/): the MiniLM teacher, then bert-tiny, eelbert-tiny and
-# uno-eelbert fine-tuned plain, distilled, and distilled with 4 augmented copies; 3 seeds each.
-# About 1 hour on 2 cores. Finished stages are skipped.
+# uno-eelbert fine-tuned plain, distilled, distilled with 4 augmented copies, and with 8 copies
+# (neighbour replacement); 3 seeds each. About 3 hours on 2 cores. Finished stages are skipped.
 DISTILL_RUNS = eelbert-tiny-plain eelbert-tiny-kd-aug bert-tiny-plain bert-tiny-kd-aug uno-eelbert-plain uno-eelbert-kd-aug \
-	eelbert-tiny-kd bert-tiny-kd uno-eelbert-kd
+	eelbert-tiny-kd bert-tiny-kd uno-eelbert-kd eelbert-tiny-kd-aug8 uno-eelbert-kd-aug8 bert-tiny-kd-aug8
 distill: install
 	$(BIN)/eelbert run experiments/distill/teacher-minilm.yaml
 	for run in $(DISTILL_RUNS); do $(BIN)/eelbert run experiments/distill/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach m,eelbert-tiny bert-tiny uno-eelbert,$(foreach t,plain kd kd-aug,runs/distill-$(m)-$(t))) -o docs/results/distill
+	$(BIN)/eelbert report $(foreach m,eelbert-tiny bert-tiny uno-eelbert,$(foreach t,plain kd kd-aug kd-aug8,runs/distill-$(m)-$(t))) -o docs/results/distill
+
+# General distillation (docs/results/gdistill/): MiniLM into each tiny model at the masked-LM budget
+# of experiments/tiny (news, 4M tokens), then the shared fine-tuning. The first run fills the
+# teacher cache (~8 min, ~10 GB in the user cache); each run ~20 min on 2 cores.
+GDISTILL_RUNS = eelbert-tiny-distill eelbert-tiny-mlm-distill uno-eelbert-distill bert-tiny-distill
+gdistill: install
+	for run in $(GDISTILL_RUNS); do $(BIN)/eelbert run experiments/gdistill/$$run.yaml || exit 1; done
+	$(BIN)/eelbert report $(foreach r,$(GDISTILL_RUNS),runs/gdistill-$(r)) -o docs/results/gdistill
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
