@@ -296,6 +296,16 @@ def test_resume_with_a_changed_recipe_is_refused_naming_the_field(paused, overri
     fails_cleanly(["pretrain", str(paused / "spec.yaml"), "--resume", "--set", override], paused, f"{field} was")
 
 
+def test_a_checkpoint_from_before_static_masking_resumes_only_with_bernoulli_masking(paused):
+    state_file = paused / "run" / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["recipe"]["pretrain"]["masking"]  # as an older eelbert wrote it
+    state_file.write_text(json.dumps(state))
+    fails_cleanly(["pretrain", str(paused / "spec.yaml"), "--resume"], paused, "pretrain.masking was 'bernoulli'")
+    result = runner.invoke(app, ["pretrain", str(paused / "spec.yaml"), "--resume", "--set", "pretrain.masking=bernoulli"])
+    assert result.exit_code == 0, result.stderr
+
+
 def test_run_on_a_paused_run_with_a_changed_recipe_is_refused(paused):
     fails_cleanly(["run", str(paused / "spec.yaml"), "--set", "pretrain.lr=0.5"], paused, "pretrain.lr was")
 

@@ -24,7 +24,7 @@ from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.modeling import build_model
 from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import PretrainSpec, validate_spec
-from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens
+from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens, static_count
 from eelbert_cli.core.training.objectives import MaskedLMObjective
 from eelbert_cli.core.training.optim import lr_multiplier
 from eelbert_cli.core.training.order import BatchOrder
@@ -101,6 +101,32 @@ def test_whole_word_masking_masks_all_pieces_of_a_word(masking, vocabulary):
     words = chosen[0, 1:-1].view(30, 4)
     assert torch.equal(words[:, 0], words[:, 1]) and torch.equal(words[:, 0], words[:, 2])
     assert words[:, 0].any() and not words[:, 0].all()
+
+
+def test_static_masking_predicts_the_same_number_of_positions_every_batch(masking, vocabulary):
+    counts, rates = set(), []
+    for seed in range(5):
+        generator = torch.Generator().manual_seed(seed)
+        ids = torch.randint(5, len(vocabulary), (8, 64), generator=generator)
+        ids[:, 0], ids[:, -1], ids[:, 30] = 2, 3, 3  # [CLS] ... [SEP] ... [SEP]
+        corrupted, labels = mask_tokens(ids, 0.15, masking, generator, static=True)
+        chosen = labels != IGNORE_INDEX
+        counts.add(int(chosen.sum()))
+        rates.append(chosen[:, 1:-1].float().mean().item())
+        assert not chosen[:, [0, 30, 63]].any()
+        assert chosen.sum(dim=1).min() > 0  # spread over the rows, not piled into one
+    assert counts == {static_count((8, 64), 0.15)} == {round(0.15 * 8 * 62)}
+    assert 0.14 < sum(rates) / len(rates) < 0.16
+
+
+def test_static_whole_word_masking_keeps_words_together_but_one(masking, vocabulary):
+    un, believ, able, cat = (vocabulary.index(t) for t in ("un", "##believ", "##able", "cat"))
+    ids = torch.tensor([[2] + [un, believ, able, cat] * 30 + [3]] * 2)
+    chosen = choose_positions(ids, 0.3, masking, torch.Generator().manual_seed(1), whole_word=True, static=True)
+    assert int(chosen.sum()) == static_count(ids.shape, 0.3)
+    words = chosen[:, 1:-1].reshape(60, 4)[:, :3]
+    split_words = (words.any(dim=1) & ~words.all(dim=1)).sum()
+    assert split_words <= 1  # only the word at the cut can be partly chosen
 
 
 def test_masking_is_a_function_of_the_generator_seed(masking):

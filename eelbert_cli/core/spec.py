@@ -132,6 +132,7 @@ class PretrainSpec(StrictSpec):
     seq_len: int = Field(128, ge=8, le=65536)
     heldout: float | int = Field(0.01, ge=0)  # a fraction (float < 1) or a number of sequences (int)
     mask_rate: float = Field(0.15, gt=0, lt=1)
+    masking: Literal["static", "bernoulli"] = "static"  # static: exactly mask_rate of each batch, fixed shapes
     whole_word_masking: bool = False
     batch_size: int = Field(64, ge=1)  # sequences per device per micro-step
     grad_accum: int = Field(1, ge=1)

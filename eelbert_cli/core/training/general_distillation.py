@@ -157,10 +157,11 @@ class DistillationObjective(nn.Module):
     name = "distill"
 
     def __init__(self, model: nn.Module, teacher_path: Path, teacher: nn.Module, settings: GeneralDistillSpec, mlm_weight: float,
-                 masking: MaskingVocabulary | None, mask_rate: float, whole_word: bool, compile_encoder: bool = False) -> None:
+                 masking: MaskingVocabulary | None, mask_rate: float, whole_word: bool, compile_encoder: bool = False,
+                 static_masking: bool = False) -> None:
         super().__init__()
         self.model, self.settings, self.mlm_weight = model, settings, mlm_weight
-        self.masking, self.mask_rate, self.whole_word = masking, mask_rate, whole_word
+        self.masking, self.mask_rate, self.whole_word, self.static_masking = masking, mask_rate, whole_word, static_masking
         student_layers, teacher_layers = model.config.num_hidden_layers, teacher.config.num_hidden_layers
         self.layer_map = dict(settings.layer_map or default_layer_map(student_layers, teacher_layers)) if settings.hidden > 0 else {}
         for student_layer, teacher_layer in self.layer_map.items():
@@ -221,7 +222,7 @@ class DistillationObjective(nn.Module):
                    split: str = "train") -> dict[str, torch.Tensor]:
         batch = {"teacher": self.teacher_batch(tokens, rows, split)}
         if self.mlm_weight > 0:
-            input_ids, labels = mask_tokens(tokens, self.mask_rate, self.masking, generator, self.whole_word)
+            input_ids, labels = mask_tokens(tokens, self.mask_rate, self.masking, generator, self.whole_word, self.static_masking)
             return {**batch, "input_ids": input_ids, "labels": labels}
         return {**batch, "input_ids": tokens.clone(), "labels": torch.full_like(tokens, IGNORE_INDEX)}
 

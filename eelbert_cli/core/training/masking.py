@@ -36,8 +36,12 @@ def choose_positions(
     vocab: MaskingVocabulary,
     generator: torch.Generator,
     whole_word: bool = False,
+    static: bool = False,
 ) -> torch.Tensor:
-    """Bool [B, L]: each non-special position (or whole word) is chosen with probability ``rate``."""
+    """Bool [B, L]: each non-special position (or whole word) is chosen with probability ``rate``;
+    ``static``: exactly ``static_count`` positions per batch instead (the lowest draws), so the
+    masked logits have the same shape every step — allocations repeat exactly and the heap does not
+    fragment (the shape depends on the batch shape only, as in cramming)."""
     draws = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
     special = vocab.special.to(input_ids.device)[input_ids]
     if whole_word:
@@ -46,7 +50,19 @@ def choose_positions(
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         start_of_word = torch.where(starts, positions, torch.zeros_like(positions)).cummax(dim=1).values
         draws = draws.gather(1, start_of_word)
-    return (draws < rate) & ~special
+    if not static:
+        return (draws < rate) & ~special
+    count = min(static_count(input_ids.shape, rate), int((~special).sum()))
+    ranked = torch.where(special, torch.full_like(draws, 2.0), draws).flatten()
+    chosen = torch.zeros_like(ranked, dtype=torch.bool)
+    chosen[ranked.topk(count, largest=False).indices] = True
+    return chosen.view(input_ids.shape)
+
+
+def static_count(shape: torch.Size | tuple[int, int], rate: float) -> int:
+    """Positions predicted per batch under static masking: ``rate`` of all but each row's [CLS] and [SEP]."""
+    rows, length = shape
+    return max(1, round(rate * rows * max(length - 2, 1)))
 
 
 def mask_tokens(
@@ -55,9 +71,10 @@ def mask_tokens(
     vocab: MaskingVocabulary,
     generator: torch.Generator,
     whole_word: bool = False,
+    static: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(corrupted inputs, labels with IGNORE_INDEX everywhere but the chosen positions)."""
-    chosen = choose_positions(input_ids, rate, vocab, generator, whole_word)
+    chosen = choose_positions(input_ids, rate, vocab, generator, whole_word, static)
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
     action = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
     replacements = vocab.replacement_ids.to(input_ids.device)

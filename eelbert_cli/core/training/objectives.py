@@ -93,10 +93,11 @@ class MaskedLMObjective(nn.Module):
         masking: MaskingVocabulary | None = None,
         mask_rate: float = 0.15,
         whole_word: bool = False,
+        static_masking: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
-        self.masking, self.mask_rate, self.whole_word = masking, mask_rate, whole_word
+        self.masking, self.mask_rate, self.whole_word, self.static_masking = masking, mask_rate, whole_word, static_masking
         object.__setattr__(self, "_encoder", EncoderRunner(model.bert, compile_encoder))  # same parameters, not registered twice
 
     counts_accuracy = True
@@ -109,7 +110,7 @@ class MaskedLMObjective(nn.Module):
         ``rows`` and ``split`` say where the rows come from; masked-LM does not need to know."""
         if self.masking is None:
             raise ValueError("MaskedLMObjective needs a MaskingVocabulary to make batches")
-        input_ids, labels = mask_tokens(tokens, self.mask_rate, self.masking, generator, self.whole_word)
+        input_ids, labels = mask_tokens(tokens, self.mask_rate, self.masking, generator, self.whole_word, self.static_masking)
         return {"input_ids": input_ids, "labels": labels}
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> ObjectiveOutput:

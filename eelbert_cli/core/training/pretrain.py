@@ -49,7 +49,7 @@ FINAL_CHECKPOINT = "checkpoint"
 # Pretraining settings a checkpoint's weights depend on (the rest — logging, checkpoint interval,
 # evaluation, device, precision, compile — may change when a run is resumed).
 RECIPE_FIELDS = (
-    "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "whole_word_masking", "batch_size", "grad_accum",
+    "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "masking", "whole_word_masking", "batch_size", "grad_accum",
     "lr", "warmup", "schedule", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget",
 )
 DISTILL_FIELDS = ("objective", "teacher", "distill")  # in the recipe only when distilling: masked-LM checkpoints keep theirs
@@ -73,7 +73,7 @@ def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int |
     checkpoint after that many steps in this call — for sessions shorter than the budget."""
     if spec.pretrain is None:
         raise EelbertError("the spec has no 'pretrain' section; see README for its fields")
-    runtime = start_runtime(spec.pretrain.device)
+    runtime = start_runtime(spec.pretrain.device, limit_heap=spec.pretrain.masking == "bernoulli")
     with run_directory_lock(spec.run_dir) if runtime.is_main else nullcontext():
         return run_pretraining(spec, runtime, resume, stop_after_steps, progress)
 
@@ -141,6 +141,8 @@ def resume_checkpoint(spec: ExperimentSpec, resume: bool, runtime: Runtime) -> P
 def check_recipe(checkpoint: Path, spec: ExperimentSpec, world_size: int) -> None:
     """Refuse to continue ``checkpoint`` with a spec whose recipe differs, naming the field."""
     saved = read_trainer_state(checkpoint).get("recipe")
+    if saved is not None and "masking" not in saved.get("pretrain", {"masking": None}):
+        saved["pretrain"]["masking"] = "bernoulli"  # checkpoints from before static masking masked per position
     if saved is None:
         log.warning("checkpoint %s records no recipe (written by an older eelbert); resuming unchecked", checkpoint)
     elif changed := first_difference(saved, pretraining_recipe(spec, world_size)):
@@ -209,15 +211,15 @@ def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[
 
 def make_objective(settings: PretrainSpec, model: EelbertForMaskedLM, vocabulary: list[str], runtime: Runtime) -> Objective:
     """Masked-LM, or distillation from the spec's teacher (with masked-LM beside it for mlm+distill)."""
-    masking = MaskingVocabulary.from_tokens(vocabulary)
+    masking, static = MaskingVocabulary.from_tokens(vocabulary), settings.masking == "static"
     if settings.objective == "mlm":
-        return MaskedLMObjective(model, settings.compile, masking, settings.mask_rate, settings.whole_word_masking)
+        return MaskedLMObjective(model, settings.compile, masking, settings.mask_rate, settings.whole_word_masking, static)
     from eelbert_cli.core.training.general_distillation import DistillationObjective, load_teacher
 
     teacher_path, teacher = load_teacher(settings.teacher, vocabulary)
     mlm_weight = settings.distillation.mlm if settings.objective == "mlm+distill" else 0.0
     objective = DistillationObjective(model, teacher_path, teacher.to(runtime.device), settings.distillation, mlm_weight, masking,
-                                      settings.mask_rate, settings.whole_word_masking, settings.compile)
+                                      settings.mask_rate, settings.whole_word_masking, settings.compile, static)
     return objective.to(runtime.device)
 
 

@@ -102,9 +102,10 @@ class Runtime:
 def limit_heap_fragmentation() -> None:
     """Serve large CPU allocations from mmap so they return to the OS when freed.
 
-    The masked-position logits change shape every step; with glibc's default heap, freed blocks
-    of ever-different sizes pile up and peak memory grew from 1.1 GB to 3.5 GB over a 5-minute
-    eelbert-tiny run. Glibc only; elsewhere this does nothing.
+    Under Bernoulli masking the masked-position logits change shape every step; with glibc's
+    default heap, freed blocks of ever-different sizes pile up and peak memory grew from 1.1 GB to
+    3.5 GB over a 5-minute eelbert-tiny run. The price is a fresh mmap (page faults) for every
+    large tensor; static masking keeps shapes fixed and needs none of this. Glibc only.
     """
     try:
         import ctypes
@@ -115,9 +116,10 @@ def limit_heap_fragmentation() -> None:
         pass
 
 
-def start_runtime(preference: str) -> Runtime:
+def start_runtime(preference: str, limit_heap: bool = True) -> Runtime:
     device = pick_device(preference, "pretrain.device")
-    limit_heap_fragmentation()
+    if limit_heap:
+        limit_heap_fragmentation()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world_size > 1 and not dist.is_initialized():
