@@ -1,16 +1,28 @@
-"""Our masked-LM training step vs transformers' BertForMaskedLM step, same shape, batch and machine.
+"""Our masked-LM training step vs transformers' BertForMaskedLM step, same shape, batch and machine;
+and, with ``--trainer``, the real trainer (``eelbert pretrain`` on the built-in news pack) with
+static masking vs Bernoulli masking, each in a fresh process.
 
 transformers' step is what ``run_mlm.py`` trains: logits for every position over the whole
 vocabulary, cross-entropy with -100 on unmasked positions. Ours projects only the masked positions.
 Both use the same masked batches, AdamW and gradient clipping; tokens/s counts input tokens.
 
+The trainer comparison is the cost of variable shapes: Bernoulli masking changes the number of
+masked positions every step, so the trainer serves large allocations from mmap (page faults on every
+tensor) to stop heap growth; static masking keeps one shape and the default heap.
+
     python benchmarks/bench_pretrain.py --json
+    python benchmarks/bench_pretrain.py --trainer --json
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import json
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -61,14 +73,55 @@ def transformers_reference(preset: str, vocabulary: list[str]):
     return training_step(lambda inputs, labels: model(input_ids=inputs, labels=labels).loss, list(model.parameters()))
 
 
+def trainer_child(masking: str, preset: str, batch: int, steps: int, out: str) -> None:
+    """One fresh process: ``pretrain`` on the news pack for ``steps`` steps; prints its figures as JSON."""
+    from eelbert_cli.core.console import configure_logging
+    from eelbert_cli.core.spec import validate_spec
+    from eelbert_cli.core.training.pretrain import pretrain
+
+    configure_logging(logging.WARNING)
+    spec = validate_spec({
+        "name": f"bench-{masking}", "output_dir": out, "model": preset, "tokenizer": "bert-base-uncased",
+        "pretrain": {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "batch_size": batch, "masking": masking,
+                     "dropout": 0.0, "lr": 2e-3, "budget": {"steps": steps}, "log_every": steps, "checkpoint_every": 10 * steps,
+                     "eval_batches": 1},
+    })
+    results = pretrain(spec, progress=False).results
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"tokens_per_second": results["tokens_per_second"], "peak_rss_mb": round(peak_mb)}))
+
+
+def compare_trainer(args) -> dict:
+    figures = {}
+    for masking in ("bernoulli", "static"):
+        with tempfile.TemporaryDirectory() as out:
+            command = [sys.executable, __file__, "--trainer-child", masking, "--presets", args.presets[0], "--batch", str(args.batch),
+                       "--steps", str(args.steps), "--out", out]
+            figures[masking] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    return {
+        "preset": args.presets[0], "batch": args.batch, "seq_len": 128, "steps": args.steps, "torch_threads": torch.get_num_threads(),
+        "bernoulli_with_mmap_threshold": figures["bernoulli"], "static": figures["static"],
+        "ratio": round(figures["static"]["tokens_per_second"] / figures["bernoulli"]["tokens_per_second"], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--trainer", action="store_true", help="the real trainer: static vs Bernoulli masking, fresh processes")
+    parser.add_argument("--trainer-child", choices=["static", "bernoulli"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=12, help="timed steps per model (after 3 warmup steps)")
     parser.add_argument("--presets", nargs="+", default=["bert-tiny", "eelbert-tiny"])
     args = parser.parse_args()
+    if args.trainer_child:
+        return trainer_child(args.trainer_child, args.presets[0], args.batch, args.steps, args.out)
+    if args.trainer:
+        result = compare_trainer(args)
+        print(json.dumps(result, indent=2) if args.json else result)
+        return
 
     vocabulary = vocabulary_of(load_tokenizer())
     masking = MaskingVocabulary.from_tokens(vocabulary)
