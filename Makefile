@@ -53,10 +53,10 @@ distill: install
 	for run in $(DISTILL_RUNS); do $(BIN)/eelbert run experiments/distill/$$run.yaml || exit 1; done
 	$(BIN)/eelbert report $(foreach m,eelbert-tiny bert-tiny uno-eelbert,$(foreach t,plain kd kd-aug kd-aug8,runs/distill-$(m)-$(t))) -o docs/results/distill
 
-# General distillation (docs/results/gdistill/): MiniLM into each tiny model at the masked-LM budget
-# of experiments/tiny (news, 4M tokens), then the shared fine-tuning. The first run fills the
-# teacher cache (~8 min, ~10 GB in the user cache); each run ~20 min on 2 cores.
-GDISTILL_RUNS = eelbert-tiny-distill eelbert-tiny-mlm-distill uno-eelbert-distill bert-tiny-distill
+# General distillation (docs/results/gdistill/): MiniLM into each tiny model vs masked-LM alone, at
+# one budget of 8 student-minutes each on news, then the shared fine-tuning (3 seeds). The first
+# distilled run fills the teacher cache (a one-off ~6 min, a few GB in the user cache).
+GDISTILL_RUNS = eelbert-tiny-distill eelbert-tiny-mlm-distill eelbert-tiny-mlm uno-eelbert-distill uno-eelbert-mlm bert-tiny-distill bert-tiny-mlm
 gdistill: install
 	for run in $(GDISTILL_RUNS); do $(BIN)/eelbert run experiments/gdistill/$$run.yaml || exit 1; done
 	$(BIN)/eelbert report $(foreach r,$(GDISTILL_RUNS),runs/gdistill-$(r)) -o docs/results/gdistill
