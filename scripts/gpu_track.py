@@ -229,7 +229,8 @@ def prepare(directory: Path, wheels: bool) -> None:
     if wheels:
         import subprocess
 
-        platforms = [arg for tag in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64") for arg in ("--platform", tag)]
+        tags = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+        platforms = [arg for tag in tags for arg in ("--platform", tag)]
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
                         "--implementation", "cp", *platforms, "-d", str(directory / "whl"), *PYDANTIC_WHEELS], check=True)
     size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
@@ -243,7 +244,8 @@ def main() -> int:
     run_parser.add_argument("out", type=Path)
     run_parser.add_argument("--seconds", type=float, default=530, help="everything must end within this (the call allows 600)")
     run_parser.add_argument("--check-seconds", type=float, default=30, help="the compiled throughput check (eager: half)")
-    run_parser.add_argument("--set", dest="overrides", action="append", default=[], help="a spec override for every model (dotted.key=value)")
+    run_parser.add_argument("--set", dest="overrides", action="append", default=[],
+                            help="a spec override for every model (dotted.key=value)")
     prepare_parser = commands.add_parser("prepare", help="build the carry folder on the CPU")
     prepare_parser.add_argument("directory", type=Path)
     prepare_parser.add_argument("--wheels", action="store_true", help="also download the pydantic wheels for Python 3.12")

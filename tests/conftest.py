@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,18 @@ def vocabulary() -> list[str]:
 @pytest.fixture(scope="session")
 def fixture_vocab_path() -> Path:
     return FIXTURE_VOCAB
+
+
+PRETRAIN_WORDS = "the cat sat on a mat while dogs played in the house and people watched a good movie about running players".split()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """A small pretraining corpus in the fixture vocabulary: 120 documents of 10-40 words."""
+    rng = random.Random(0)
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(" ".join(rng.choice(PRETRAIN_WORDS) for _ in range(rng.randint(10, 40))) for _ in range(120)) + "\n")
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,17 +30,6 @@ from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import make_optimizer, pretrain
 
 runner = CliRunner()
-WORDS = "the cat sat on a mat while dogs played in the house and people watched a good movie about running players".split()
-
-
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    rng = random.Random(0)
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 40))) for _ in range(120)) + "\n")
-    return path
-
-
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))

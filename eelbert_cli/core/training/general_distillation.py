@@ -173,7 +173,9 @@ class DistillationObjective(nn.Module):
             raise EelbertError(f"pretrain.distill.relation_layer {relation_layer} is outside the teacher's {teacher_layers} layers")
         for name, width in (("student", model.config.hidden_size), ("teacher", teacher.config.hidden_size)):
             if relation_layer is not None and width % settings.relation_heads:
-                raise EelbertError(f"pretrain.distill.relation_heads {settings.relation_heads} does not divide the {name}'s hidden size {width}")
+                raise EelbertError(
+                    f"pretrain.distill.relation_heads {settings.relation_heads} does not divide the {name}'s hidden size {width}"
+                )
         self.layout = Layout(tuple(self.layer_map.values()), relation_layer, teacher.config.hidden_size)
         self.projections = nn.ModuleList(nn.Linear(model.config.hidden_size, teacher.config.hidden_size) for _ in self.layer_map)
         if mlm_weight == 0:

@@ -204,7 +204,9 @@ def teacher_targets(settings: FinetuneSpec, data: TaskData) -> TeacherTargets:
     path, model, tokenizer = load_teacher(settings.teacher, data.task)
     model.to(pick_device(settings.device, "finetune.device"))
     augment = distill.augment
-    neighbours = embedding_neighbours(model, tokenizer, split_words(data.train), augment.neighbours) if augment.copies and augment.replace else None
+    neighbours = None
+    if augment.copies and augment.replace:
+        neighbours = embedding_neighbours(model, tokenizer, split_words(data.train), augment.neighbours)
     extra = concatenate("extra", [augmented_split(data.train, augment, neighbours), unlabelled_split(data.task, distill)])
     train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache)
     extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache)
