@@ -79,6 +79,13 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+def _model_dir(path: Path) -> Path:
+    """A directory as given, or a built-in model's (e.g. a model shipped with the toolkit) by name."""
+    from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS, checkpoint_path
+
+    return checkpoint_path(str(path)) if not path.exists() and str(path) in BUILTIN_CHECKPOINTS else path
+
+
 def _experiment(spec: Path, overrides: list[str] | None):
     """The validated spec of a command that will train or load models."""
     from eelbert_cli.core.spec import load_spec
@@ -175,7 +182,7 @@ def evaluate_command(
     from eelbert_cli.core.evaluation.evaluate import evaluate_checkpoint
 
     _quiet_transformers()
-    result = evaluate_checkpoint(checkpoint, task, data_dir, split, predictions)
+    result = evaluate_checkpoint(_model_dir(checkpoint), task, data_dir, split, predictions)
     if as_json:
         print(json.dumps(asdict(result), indent=2))
         return
@@ -293,7 +300,7 @@ def export_command(
     from eelbert_cli.core.export.onnx_export import export_model, shipped_bytes
 
     _quiet_transformers()
-    document = export_model(checkpoint, output_dir, quantize, max_seq_len)
+    document = export_model(_model_dir(checkpoint), output_dir, quantize, max_seq_len)
     files = shipped_bytes(output_dir)
     console.print(
         f"exported {document['task']} ({'hash ' + document['hash']['kind'] if document['hash'] else 'learned table'}, "
@@ -322,6 +329,7 @@ def predict_command(
     check_examples(examples, str(input_file or "command line"))
     from eelbert_cli.core.export.runtime import is_export_dir
 
+    target = _model_dir(target)
     if not is_export_dir(target):
         _quiet_transformers()  # the torch path; an export never imports transformers
     predictor = load_predictor(target)

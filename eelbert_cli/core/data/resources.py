@@ -114,7 +114,22 @@ def minilm_checkpoint_dir() -> Path:
     return files[0].parent
 
 
-BUILTIN_CHECKPOINTS = {MINILM_NAME: minilm_checkpoint_dir}
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"  # eelbert_cli/checkpoints: models made by this toolkit
+PROVENANCE_FILE = "provenance.json"  # how a shipped model was made: spec, command, scores
+
+
+def shipped_checkpoints() -> dict[str, Path]:
+    """Models that ship inside the package (small hash models, in the repository), by name."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {path.name: path for path in sorted(SHIPPED_DIR.iterdir()) if (path / "config.json").is_file()}
+
+
+def _shipped(path: Path):
+    return lambda: path
+
+
+BUILTIN_CHECKPOINTS = {MINILM_NAME: minilm_checkpoint_dir, **{name: _shipped(path) for name, path in shipped_checkpoints().items()}}
 
 
 def checkpoint_path(name_or_path: str | Path) -> Path:
