@@ -34,13 +34,15 @@ def make_run(
     tasks: dict[str, dict[str, dict[str, float]]] | None = None,
     seeds: int = 3,
     files: tuple[str, ...] = ("spec", "size", "results", "pretrain"),
+    pretrain_extra: dict | None = None,
 ) -> Path:
     """A run directory in the formats the other commands write; ``tasks``: task -> split -> metric -> mean."""
     run = root / name
     run.mkdir(parents=True)
     spec = {"name": name, "output_dir": str(run), "model": {"preset": preset, "max_positions": 512, "dropout": 0.1, "mlm_head": "tied"}}
     if budget is not None:
-        spec["pretrain"] = {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "lr": 0.002, "batch_size": 64, "budget": budget}
+        spec["pretrain"] = {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "lr": 0.002, "batch_size": 64, "budget": budget,
+                            **(pretrain_extra or {})}
     spec["finetune"] = {"task": "rotten-tomatoes", "grid": {"lr": [0.001], "epochs": [2], "batch_size": [32], "seeds": list(range(seeds))}}
     if "spec" in files:
         (run / "spec.resolved.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -142,6 +144,17 @@ def test_twin_found_for_each_treatment_and_budget_must_match(paper_runs, tmp_pat
     assert rows["eelbert-tiny-pt"].twin_label == "bert-tiny-pt"
     assert rows["eelbert-tiny-steps"].percent_of_twin is None
     assert any(n.startswith("eelbert-tiny-steps: no % of twin") and "100 steps" in n for n in result.notes)
+
+
+def test_distilled_pretraining_is_twinned_only_with_runs_distilled_alike(tmp_path):
+    distill = {"objective": "distill", "teacher": "all-MiniLM-L6-v2"}
+    mlm_bert = make_run(tmp_path, "bert-mlm", "bert-tiny", kind="learned", budget={"minutes": 8}, file_bytes=BERT_BYTES, tasks=glue2(70, 70, 70))
+    eel = make_run(tmp_path, "eel-distill", "eelbert-tiny", budget={"minutes": 8}, ratio=9.0, tasks=glue2(63, 63, 63), pretrain_extra=distill)
+    rows = by_label(build_report([mlm_bert, eel], tmp_path / "out"))
+    assert rows["eel-distill"].twin_label is None and "distill from all-MiniLM-L6-v2" in rows["eel-distill"].budget
+    bert = make_run(tmp_path, "bert-distill", "bert-tiny", kind="learned", budget={"minutes": 8}, file_bytes=BERT_BYTES,
+                    tasks=glue2(70, 70, 70), pretrain_extra=distill)
+    assert by_label(build_report([mlm_bert, eel, bert], tmp_path / "out2"))["eel-distill"].twin_label == "bert-distill"
 
 
 def test_baseline_mapping_overrides_and_is_checked(paper_runs, tmp_path):

@@ -230,8 +230,12 @@ def _pretraining_treatment(spec: ExperimentSpec | None, has_pretraining_files: b
         return True, f"checkpoint:{start}", f"from checkpoint {start}"
     if spec is not None and spec.pretrain is not None:
         budget = spec.pretrain.budget.model_dump(exclude_none=True)
-        key = _budget_key(budget)
-        return True, None if key is None else f"pretrained:{key}", f"pretrained {_budget_text(budget)}"
+        key, text = _budget_key(budget), f"pretrained {_budget_text(budget)}"
+        if key is not None and spec.pretrain.objective != "mlm":  # twins are distilled alike, from the same teacher
+            key += f"|{spec.pretrain.objective}:{spec.pretrain.teacher}:{spec.pretrain.distillation.model_dump_json()}"
+        if spec.pretrain.objective != "mlm":
+            text += f", {spec.pretrain.objective} from {spec.pretrain.teacher}"
+        return True, None if key is None else f"pretrained:{key}", text
     if has_pretraining_files:  # no spec to say which budget: never matched with anything
         return True, None, "pretrained (budget unknown: no spec.resolved.yaml)"
     if spec is None:
