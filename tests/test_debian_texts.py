@@ -3,7 +3,6 @@ strippers, on hand-written fixtures."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import tarfile

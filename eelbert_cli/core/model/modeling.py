@@ -9,6 +9,7 @@ registers the ``eelbert`` model type with transformers' Auto classes, so
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -142,6 +143,17 @@ def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
         raise
     except Exception as error:  # noqa: BLE001 - safetensors, transformers and torch each raise their own types
         raise EelbertError(f"could not load checkpoint {path} ({type(error).__name__}: {error}); it may be truncated or corrupt") from None
+
+
+def checkpoint_digest(path: Path):
+    """A sha256 seeded with what identifies a checkpoint's weights (file names, sizes, mtimes) and its
+    config: the start of cache keys for outputs computed from it (teachers' labels)."""
+    digest = hashlib.sha256()
+    for weights in sorted(Path(path).glob("*.safetensors")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    digest.update((Path(path) / "config.json").read_bytes())
+    return digest
 
 
 def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:

@@ -20,7 +20,6 @@ with a live teacher its time is part of every step and of the budget.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -36,7 +35,7 @@ from eelbert_cli.core.data.packing import PackedDataset
 from eelbert_cli.core.data.resources import cache_dir, checkpoint_path
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.model.modeling import load_model
+from eelbert_cli.core.model.modeling import checkpoint_digest, load_model
 from eelbert_cli.core.spec import GeneralDistillSpec
 from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
 from eelbert_cli.core.training.objectives import EncoderRunner, ObjectiveOutput
@@ -139,11 +138,7 @@ class TeacherCache:
 
 
 def cache_key(teacher: Path, packed: Path, layout: Layout) -> str:
-    digest = hashlib.sha256()
-    for weights in sorted(teacher.glob("*.safetensors")):
-        stat = weights.stat()
-        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    digest.update((teacher / "config.json").read_bytes())
+    digest = checkpoint_digest(teacher)
     digest.update(json.dumps([packed.name, list(layout.hidden_layers), layout.relation_layer]).encode())
     return digest.hexdigest()[:20]
 

@@ -10,7 +10,6 @@ comparison, and a re-run reuse them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.evaluation.metrics import compute_metrics, task_score
 from eelbert_cli.core.files import replacing
-from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
+from eelbert_cli.core.model.modeling import checkpoint_digest, is_checkpoint_dir, load_model
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec
 from eelbert_cli.core.training.finetune import encode_split, predict_logits
 from eelbert_cli.core.training.runtime import pick_device
@@ -166,11 +165,7 @@ def load_teacher(name_or_path: str, task: Task):
 
 
 def _cache_key(teacher: Path, split: Split, max_seq_len: int) -> str:
-    digest = hashlib.sha256()
-    for weights in sorted(teacher.glob("*.safetensors")):
-        stat = weights.stat()
-        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    digest.update((teacher / "config.json").read_bytes())
+    digest = checkpoint_digest(teacher)
     digest.update(f"{max_seq_len};".encode())
     for row, text in enumerate(split.text_a):
         digest.update(text.encode("utf-8") + b"\x00" + (split.text_b[row].encode("utf-8") if split.text_b is not None else b"") + b"\x01")
