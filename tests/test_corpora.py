@@ -58,7 +58,7 @@ def test_parse_corpus_builds_each_kind():
 
 
 @pytest.mark.parametrize("raw, fragment", [
-    ({"kind": "builtin", "name": "books"}, "news"),
+    ({"kind": "builtin", "name": "novels"}, "prose"),
     ({"kind": "files", "paths": ["a.txt"], "colum": "x"}, "colum"),
     ({"kind": "s3", "path": "x"}, "kind"),
     ({"kind": "files", "paths": ["a.txt"], "max_documents": "10"}, "max_documents"),
