@@ -100,21 +100,12 @@ def spec_model_config(spec):
 
 
 def save_encoder(checkpoint: Path, directory: Path) -> str:
-    """The encoder a user fine-tunes (no MLM decoder, no optimizer), fp16 if fp32 would not travel."""
-    import torch
+    """The encoder (no MLM head, no optimizer), fp16 if fp32 would not travel back."""
+    from eelbert_cli.core.training.checkpoints import save_encoder as write_encoder
 
-    from eelbert_cli.core.model.modeling import load_model
-
-    encoder = load_model(checkpoint, "base")
-    size = sum(p.numel() * 4 for p in encoder.parameters())
-    dtype = "fp32" if size <= ENCODER_FP32_LIMIT else "fp16"
-    if dtype == "fp16":
-        encoder = encoder.to(torch.float16)
-    encoder.save_pretrained(directory, safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (checkpoint / name).is_file():
-            shutil.copy(checkpoint / name, directory / name)
-    return dtype
+    fp16 = (checkpoint / "model.safetensors").stat().st_size > ENCODER_FP32_LIMIT  # fp32 weights, MLM head included
+    write_encoder(checkpoint, directory, fp16=fp16)
+    return "fp16" if fp16 else "fp32"
 
 
 def bring_back(run_dir: Path, out: Path, model: str) -> dict:

@@ -51,11 +51,9 @@ def ship(model_dir: Path, name: str, command: str, encoder: bool) -> Path:
     target = SHIPPED_DIR / name
     with replacing(target, directory=True) as partial:
         if encoder:
-            from eelbert_cli.core.model.modeling import load_model
+            from eelbert_cli.core.training.checkpoints import save_encoder
 
-            load_model(model_dir, "base").save_pretrained(partial, safe_serialization=True)
-            for file in ("tokenizer.json", "tokenizer_config.json"):
-                shutil.copy(model_dir / file, partial / file)
+            save_encoder(model_dir, partial)
         else:
             for file in CLASSIFIER_FILES:
                 shutil.copy(model_dir / file, partial / file)

@@ -128,3 +128,17 @@ def save_with_tokenizer(model, tokenizer, directory: Path, extra_files: dict[str
         wrapped.save_pretrained(partial)
         for name, text in (extra_files or {}).items():
             (partial / name).write_text(text, encoding="utf-8")
+
+
+def save_encoder(checkpoint: Path, directory: Path, fp16: bool = False) -> None:
+    """The encoder a user fine-tunes, out of any checkpoint (no MLM head, no task head, no
+    optimizer), with the checkpoint's tokenizer files; ``fp16`` halves it where bytes are scarce."""
+    from eelbert_cli.core.model.modeling import load_model
+
+    encoder = load_model(checkpoint, "base")
+    if fp16:
+        encoder = encoder.to(torch.float16)
+    encoder.save_pretrained(directory, safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (checkpoint / name).is_file():
+            shutil.copy(checkpoint / name, directory / name)
