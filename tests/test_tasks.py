@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.data.tasks.builtin import ROTTEN_TOMATOES_COUNTS, stratified_split
+from eelbert_cli.core.data.tasks.builtin import ROTTEN_TOMATOES_COUNTS, TREC_COUNTS, _trec_rows, stratified_split
 from eelbert_cli.core.data.tasks.registry import GLUE_HUB_DATASET
 from eelbert_cli.core.data.tasks import (
     GLUE_TASKS,
@@ -21,6 +21,7 @@ from eelbert_cli.core.data.tasks import (
     load_glue_dir,
     load_glue_from_hub,
     load_rotten_tomatoes,
+    load_trec,
     load_task,
     parse_custom_task,
     task_data_from_datasets,
@@ -34,7 +35,7 @@ GLUE_DATA = Path(__file__).parent / "fixtures" / "glue_data"
 
 
 def test_registry_names() -> None:
-    assert TASK_NAMES == (*GLUE_TASKS, "rotten-tomatoes")
+    assert TASK_NAMES == (*GLUE_TASKS, "rotten-tomatoes", "trec")
     assert GLUE_TASKS == ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 
 
@@ -500,3 +501,34 @@ def test_rotten_tomatoes_split() -> None:
     assert not set(data.train.index) & set(data.test[0].index)
     assert load_rotten_tomatoes().splits == data.splits
     assert len(set(data.evaluation[0].labels[:20])) == 2  # shuffled: both classes early on, not class blocks
+
+
+def test_trec_split_reads_only_train_5500() -> None:
+    data = load_trec()
+    counts = {name: tuple(split.labels.count(label) for label in range(6)) for name, split in data.splits.items()}
+    assert counts == TREC_COUNTS
+    # ABBR 86, DESC 1,162, ENTY 1,250, HUM 1,223, LOC 835, NUM 896: train_5500's coarse classes
+    assert tuple(map(sum, zip(*counts.values()))) == (86, 1162, 1250, 1223, 835, 896)
+    assert data.task.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM") and data.test[0].labels is not None
+    assert not set(data.train.index) & set(data.test[0].index) and max(data.train.index) < 5452
+    by_line = {row: text for split in data.splits.values() for row, text in zip(split.index, split.text_a)}
+    assert len(by_line) == 5452 and by_line[0] == "How did serfdom develop in and then leave Russia ?"
+    assert load_trec().splits == data.splits
+
+
+def test_trec_line_format_errors_name_the_line(tmp_path: Path) -> None:
+    good = "".join(f"NUM:date When was it {i} ?\n" for i in range(5452))
+    (tmp_path / "ok.txt").write_text("HUM:ind Who ?\n" * 3 + good, encoding="utf-8")
+    texts, labels, rows = _trec_rows(tmp_path / "ok.txt")
+    assert len(texts) == 5452 and texts[0] == "When was it 0 ?" and set(labels) == {5} and rows[-1] == 5451
+    (tmp_path / "bad.txt").write_text(good.replace("NUM:date When was it 7 ?", "WHAT:x When was it 7 ?"), encoding="utf-8")
+    with pytest.raises(EelbertError, match=r"line 8 of train_5500 is not 'COARSE:fine question'"):
+        _trec_rows(tmp_path / "bad.txt")
+    (tmp_path / "latin1.txt").write_bytes(good.encode() + "caf\xe9".encode("latin-1"))
+    with pytest.raises(EelbertError, match="is not UTF-8"):
+        _trec_rows(tmp_path / "latin1.txt")
+
+
+def test_trec_takes_no_data_directory() -> None:
+    with pytest.raises(EelbertError, match="trec is read from a pinned wheel"):
+        load_task("trec", GLUE_DATA)

