@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.reporting.plots import budget_curves
 from eelbert_cli.core.reporting.render import screen_tables
 from eelbert_cli.core.reporting.report import build_report, parse_baselines
 from eelbert_cli.core.reporting.runs import load_run
@@ -178,8 +179,10 @@ def test_percent_uses_the_tasks_both_runs_have(tmp_path):
 
 def test_files_written(report):
     out = report.markdown_path.parent
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.json", "score_vs_size.png", "pretrain_loss.png"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.json", "score_vs_size.png", "pretrain_loss.png", "score_vs_tokens.png"}
     assert report.skipped_plots == {}
+    curve = report.plots["score_vs_tokens"].read_bytes()  # eelbert-tiny at two budgets (scratch, 5 min)
+    assert curve.startswith(PNG_MAGIC) and int.from_bytes(curve[16:20], "big") > int.from_bytes(curve[20:24], "big")
     for name in ("score_vs_size", "pretrain_loss"):
         data = report.plots[name].read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
@@ -279,8 +282,22 @@ def test_partial_run_dirs(tmp_path):
 def test_no_plot_data_at_all(tmp_path):
     run = make_run(tmp_path, "size-only", "eelbert-tiny", files=("spec", "size"))
     result = build_report([run], tmp_path / "out")
-    assert result.plots == {} and set(result.skipped_plots) == {"score_vs_size", "pretrain_loss"}
+    assert result.plots == {} and set(result.skipped_plots) == {"score_vs_size", "pretrain_loss", "score_vs_tokens"}
     assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "report.csv").is_file()
+
+
+def test_budget_curves_group_runs_by_model_in_token_order(report):
+    curves = budget_curves(report.rows)
+    eelbert = curves["eelbert-tiny · ngram · 2L/128H"]
+    assert [row.label for _, row in eelbert] == ["eelbert-tiny-scratch", "eelbert-tiny-pt"]
+    assert eelbert[0][0] == 0 and eelbert[1][0] == by_label(report)["eelbert-tiny-pt"].tokens_pretrained > 0
+    assert [row.label for _, row in curves["bert-tiny · learned · 2L/128H"]] == ["bert-tiny-pt"]
+
+
+def test_the_budget_curve_needs_a_model_at_two_budgets(paper_runs, tmp_path):
+    result = build_report(paper_runs[:3], tmp_path / "out")  # every model at one budget only
+    assert "score_vs_tokens" not in result.plots and not (tmp_path / "out" / "score_vs_tokens.png").exists()
+    assert result.skipped_plots["score_vs_tokens"] == "no model was run at two or more pretraining budgets"
 
 
 def test_bad_paths_raise_user_errors(tmp_path):

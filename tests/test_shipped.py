@@ -12,13 +12,16 @@ from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
 from eelbert_cli.core.data import resources
-from eelbert_cli.core.data.resources import PROVENANCE_FILE, shipped_checkpoints
+from eelbert_cli.core.data.resources import PROVENANCE_FILE, sha256_of, shipped_checkpoints, shipped_tokenizers
+from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.modeling import load_model
 from eelbert_cli.core.spec import load_yaml, validate_spec
 from tests.test_task_distillation import sentiment_files, spec_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import ship_checkpoint  # noqa: E402
+import ship_tokenizer  # noqa: E402
 
 runner = CliRunner()
 SHIPPED = shipped_checkpoints()
@@ -55,3 +58,35 @@ def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     assert json.loads(result.stdout)["label"] in {"pos", "neg"}
     encoder = ship_checkpoint.ship(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest", encoder=True)
     assert not (encoder / "task.json").exists() and type(load_model(encoder, "base")).__name__ == "EelbertModel"
+
+
+@pytest.mark.parametrize("name", sorted(shipped_tokenizers()))
+def test_a_shipped_tokenizer_has_bert_layout_and_its_recorded_digest(name):
+    path = shipped_tokenizers()[name]
+    record = json.loads((path.parent / PROVENANCE_FILE).read_text())
+    assert sha256_of(path) == record["tokenizer_json_sha256"] and record["made_by"].startswith("python scripts/ship_tokenizer.py")
+    tokenizer = load_tokenizer(name)
+    vocabulary = vocabulary_of(tokenizer)
+    assert len(vocabulary) == record["vocab_size"] and vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    encoding = tokenizer.encode("The film's Unbelievably GOOD!")
+    assert encoding.tokens[0] == "[CLS]" and encoding.tokens[-1] == "[SEP]" and "[UNK]" not in encoding.tokens
+    assert all(token == token.lower() for token in encoding.tokens[1:-1])
+    assert tokenizer.decode(encoding.ids) == "the film ' s unbelievably good!"
+
+
+def test_a_tokenizer_name_that_is_not_built_in_lists_the_built_in_ones():
+    with pytest.raises(EelbertError, match=r"neither a built-in one \(bert-base-uncased.*\) nor an existing file"):
+        load_tokenizer("prose-wordpiece-9k")
+
+
+def test_the_tokenizer_script_ships_a_vocabulary_usable_by_name(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 30 + "a fox is quick and brown\n" * 30, encoding="utf-8")
+    monkeypatch.setattr(ship_tokenizer, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
+    monkeypatch.setattr(ship_tokenizer, "corpus_source", lambda name: {"kind": "files", "paths": [str(corpus)], "txt_documents": "lines"})
+    target = ship_tokenizer.ship("toy-wordpiece", "toy", 60)
+    monkeypatch.setattr(resources, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
+    by_name = vocabulary_of(load_tokenizer("toy-wordpiece"))
+    assert by_name == vocabulary_of(load_tokenizer(target)) and len(by_name) <= 60 and "fox" in by_name
+    record = json.loads((target / PROVENANCE_FILE).read_text())
+    assert record["vocab_size"] == len(vocabulary_of(load_tokenizer(target))) and record["tokenizer_json_sha256"] == sha256_of(target / "tokenizer.json")

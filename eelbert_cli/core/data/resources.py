@@ -125,6 +125,16 @@ def shipped_checkpoints() -> dict[str, Path]:
     return {path.name: path for path in sorted(SHIPPED_DIR.iterdir()) if (path / "config.json").is_file()}
 
 
+SHIPPED_TOKENIZERS_DIR = Path(__file__).resolve().parents[2] / "tokenizers"  # eelbert_cli/tokenizers: vocabularies trained here
+
+
+def shipped_tokenizers() -> dict[str, Path]:
+    """Vocabularies that ship inside the package (trained on a built-in corpus), name -> tokenizer.json."""
+    if not SHIPPED_TOKENIZERS_DIR.is_dir():
+        return {}
+    return {path.name: path / "tokenizer.json" for path in sorted(SHIPPED_TOKENIZERS_DIR.iterdir()) if (path / "tokenizer.json").is_file()}
+
+
 def _shipped(path: Path):
     return lambda: path
 

