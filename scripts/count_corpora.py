@@ -1,11 +1,14 @@
 """How much text each built-in corpus holds: documents, whitespace words and WordPiece tokens
 (bert-base-uncased, [CLS]/[SEP] not counted), as JSON. Fetches what is not cached yet.
 
-    python scripts/count_corpora.py [NAME ...]
+    python scripts/count_corpora.py [NAME ...] [--update docs/results/corpora.json]
+
+``--update FILE`` replaces the named corpora's entries in an earlier count and recomputes the total.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -33,10 +36,22 @@ def count(name: str, tokenizer, batch_size: int = 256) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BUILTIN_CORPORA)} (default: all)")
+    parser.add_argument("--update", type=Path, help="merge into this earlier count and write it back")
+    args = parser.parse_args()
+    if unknown := sorted(set(args.names) - set(BUILTIN_CORPORA)):
+        parser.error(f"unknown corpus {', '.join(unknown)}; built-in ones: {', '.join(BUILTIN_CORPORA)}")
     tokenizer = load_tokenizer()
-    counts = {name: count(name, tokenizer) for name in (sys.argv[1:] or BUILTIN_CORPORA)}
+    counts = json.loads(args.update.read_text()) if args.update and args.update.is_file() else {}
+    counts.pop("total", None)
+    counts |= {name: count(name, tokenizer) for name in (args.names or BUILTIN_CORPORA)}
+    counts = {name: counts[name] for name in BUILTIN_CORPORA if name in counts}
     counts["total"] = {key: sum(c[key] for c in counts.values()) for key in ("documents", "words", "wordpiece_tokens")}
-    print(json.dumps(counts, indent=2))
+    text = json.dumps(counts, indent=2)
+    if args.update:
+        args.update.write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

