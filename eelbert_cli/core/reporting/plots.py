@@ -5,6 +5,7 @@ Drawn with matplotlib's object API (no pyplot: no global state, no display neede
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from eelbert_cli.core.files import replacing
@@ -114,7 +115,9 @@ def plot_score_vs_tokens(rows: list[RunRow], path: Path) -> tuple[Path | None, s
     with_twins = any(row.percent_of_twin is not None and row.twin_label != row.label for points in families.values() for _, row in points)
     figure = _new_figure()
     figure.set_size_inches(4.2 * (len(tasks) + with_twins), 4.2)
-    panels = figure.subplots(1, len(tasks) + with_twins, squeeze=False)[0]
+    panels = figure.subplots(1, len(tasks) + with_twins, squeeze=False, sharex=True)[0]
+    most = max(tokens for points in families.values() for tokens, _ in points)
+    ticks = [0] + [10**power for power in range(6, max(6, math.ceil(math.log10(max(most, 1)) - 0.05)) + 1)]
     for index, (family, points) in enumerate(families.items()):
         colour = f"C{index % 10}"
         for axes, task in zip(panels, tasks):
@@ -127,7 +130,9 @@ def plot_score_vs_tokens(rows: list[RunRow], path: Path) -> tuple[Path | None, s
     titles = [(task, "dev score (%)") for task in tasks] + ([("score / BERT twin's", "ratio")] if with_twins else [])
     for axes, (title, label) in zip(panels, titles):
         axes.set_xscale("symlog", linthresh=1e6)
+        axes.set_xticks(ticks)
         axes.xaxis.set_major_formatter(EngFormatter())
+        axes.set_xlim(-0.05e6, ticks[-1] * 1.5)
         axes.set_xlabel("tokens pretrained (0 = from scratch)")
         axes.set_ylabel(label)
         axes.set_title(title)
