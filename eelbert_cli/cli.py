@@ -199,11 +199,14 @@ def report_command(
     baseline: Annotated[
         Optional[list[str]], typer.Option("--baseline", help="RUN=BASELINE: compare RUN with this run instead of its BERT twin (repeatable).")
     ] = None,
+    keep_records: Annotated[
+        bool, typer.Option("--keep-records", help="Copy each run's record files (not its checkpoints) to OUTPUT_DIR/runs/ and report from them.")
+    ] = False,
 ) -> None:
     """A paper-style comparison table and plots, built only from the files in run directories."""
     from eelbert_cli.core.reporting.report import build_report, parse_baselines
 
-    report = build_report(run_dirs, output_dir, parse_baselines(baseline))
+    report = build_report(run_dirs, output_dir, parse_baselines(baseline), keep_records=keep_records)
     for table in report.tables:
         console.print(table)
     for note in report.notes:

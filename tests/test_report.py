@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -284,6 +285,29 @@ def test_no_plot_data_at_all(tmp_path):
     result = build_report([run], tmp_path / "out")
     assert result.plots == {} and set(result.skipped_plots) == {"score_vs_size", "pretrain_loss", "score_vs_tokens"}
     assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "report.csv").is_file()
+
+
+def test_kept_records_reproduce_the_report_without_the_run_directories(paper_runs, tmp_path):
+    paper_runs = [Path(shutil.copytree(run, tmp_path / "runs" / run.name)) for run in paper_runs]
+    checkpoint = paper_runs[0] / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"weights")
+    first = build_report(paper_runs, tmp_path / "out", keep_records=True)
+    kept = tmp_path / "out" / "runs"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(p.name for p in paper_runs)
+    assert not (kept / paper_runs[0].name / "checkpoint").exists()  # records only, never weights
+    assert {p.name for p in (kept / "bert-tiny-pt").iterdir()} == {p.name for p in paper_runs[0].iterdir() if p.is_file()}
+    assert all(Path(row.run_dir).parent == kept for row in first.rows)  # the report points at the copies
+    again = build_report(sorted(kept.iterdir()), tmp_path / "out", keep_records=True)  # re-reported in place
+    assert {row.label: row.average_score for row in again.rows} == {row.label: row.average_score for row in first.rows}
+    assert {row.label: row.percent_of_twin for row in again.rows} == {row.label: row.percent_of_twin for row in first.rows}
+
+
+def test_kept_records_refuse_two_runs_of_one_name(paper_runs, tmp_path):
+    other = make_run(tmp_path / "elsewhere", paper_runs[0].name, "bert-tiny", tasks=glue2(1.0, 1.0, 1.0))
+    with pytest.raises(EelbertError, match=f"two run directories are named {paper_runs[0].name}"):
+        build_report([paper_runs[0], other], tmp_path / "out", keep_records=True)
+    assert not (tmp_path / "out" / "runs").exists()
 
 
 def test_budget_curves_group_runs_by_model_in_token_order(report):

@@ -2,7 +2,10 @@
 
 Outputs (in the output directory): ``report.md`` (tables + notes), ``report.csv`` (one row per run,
 every number), ``report.json`` (the same rows, structured), ``score_vs_size.png`` and
-``pretrain_loss.png`` and, for runs of one model at several budgets, ``score_vs_tokens.png`` (each skipped, with the reason, when no run has its data). The pieces:
+``pretrain_loss.png`` and, for runs of one model at several budgets, ``score_vs_tokens.png`` (each skipped, with the reason, when no run has its data). With
+``keep_records`` the runs' record files are copied under ``runs/`` beside the report, and the report is
+made from those copies: a results folder that can be committed and re-reported without the run
+directories (checkpoints stay behind; they are what makes a run directory large). The pieces:
 ``runs.py`` reads run directories, ``twins.py`` pairs each run with its BERT twin, ``render.py``
 writes tables, ``plots.py`` draws.
 """
@@ -19,7 +22,7 @@ from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import write_atomic
 from eelbert_cli.core.reporting.plots import plot_pretraining_loss, plot_score_vs_size, plot_score_vs_tokens
 from eelbert_cli.core.reporting.render import csv_report, markdown_report, row_json, screen_tables, task_order
-from eelbert_cli.core.reporting.runs import RunRow, load_runs
+from eelbert_cli.core.reporting.runs import RUN_FILES, RunRow, load_runs
 from eelbert_cli.core.reporting.twins import match_twins
 
 MARKDOWN_FILE = "report.md"
@@ -28,6 +31,7 @@ JSON_FILE = "report.json"
 SCORE_PLOT = "score_vs_size.png"
 LOSS_PLOT = "pretrain_loss.png"
 TOKENS_PLOT = "score_vs_tokens.png"
+RECORDS_DIR = "runs"
 
 
 @dataclass
@@ -60,12 +64,42 @@ def parse_baselines(items: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def build_report(run_dirs: list[Path], output_dir: Path, baselines: dict[str, str] | None = None, width: int = 80) -> Report:
+def keep_run_records(run_dirs: list[Path], records_dir: Path) -> list[Path]:
+    """Copy each run's record files (the ones a report reads) to ``records_dir/<run dir name>``;
+    returns the copies in the order given. A run already there is used as it is."""
+    names = [Path(d).resolve().name for d in run_dirs]
+    clashing = sorted({name for name in names if names.count(name) > 1})
+    if clashing:
+        raise EelbertError(f"--keep-records: two run directories are named {clashing[0]}; their records would overwrite each other")
+    kept = []
+    for run_dir, name in zip(run_dirs, names):
+        target = records_dir / name
+        kept.append(target)
+        if Path(run_dir).resolve() == target.resolve():
+            continue
+        if not Path(run_dir).is_dir():
+            raise EelbertError(f"{run_dir} is not a directory (give run directories, e.g. runs/<name>)")
+        target.mkdir(parents=True, exist_ok=True)
+        for file_name in RUN_FILES:
+            source = Path(run_dir) / file_name
+            if source.is_file():
+                write_atomic(target / file_name, source.read_text(encoding="utf-8"))
+            else:
+                (target / file_name).unlink(missing_ok=True)  # a stale record would describe another run
+    return kept
+
+
+def build_report(
+    run_dirs: list[Path], output_dir: Path, baselines: dict[str, str] | None = None, width: int = 80, keep_records: bool = False
+) -> Report:
     """Load the runs, match twins, and write report.md/.csv/.json plus the plots into ``output_dir``."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise EelbertError(f"output directory {output_dir} is a file")
-    rows = load_runs([Path(d) for d in run_dirs])
+    run_dirs = [Path(d) for d in run_dirs]
+    if keep_records:
+        run_dirs = keep_run_records(run_dirs, output_dir / RECORDS_DIR)
+    rows = load_runs(run_dirs)
     notes = match_twins(rows, baselines)
     output_dir.mkdir(parents=True, exist_ok=True)
 
