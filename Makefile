@@ -81,7 +81,7 @@ CURVE_RUNS = $(foreach m,eelbert-tiny bert-tiny,$(m)-0 $(m)-3m $(m)-10m $(m)-30m
 	uno-eelbert-0 uno-eelbert-100m eelbert-tiny-token-hash-0 eelbert-tiny-token-hash-100m
 curve: install
 	for run in $(CURVE_RUNS); do $(BIN)/eelbert run experiments/curve/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(CURVE_RUNS),runs/curve-$(r)) -o docs/results/curve
+	$(BIN)/eelbert report $(foreach r,$(CURVE_RUNS),runs/curve-$(r)) -o docs/results/curve --keep-records
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

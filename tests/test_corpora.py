@@ -159,6 +159,16 @@ def test_fingerprint_changes_when_a_file_changes(tmp_path):
     assert corpus_fingerprint(sources) != before
 
 
+def test_a_changed_stripper_changes_the_builtin_fingerprint_of_every_mixture_holding_it(monkeypatch):
+    prose, news, rfc = (BuiltinCorpus(kind="builtin", name=name) for name in ("prose", "news", "rfc"))
+    before = {corpus.name: corpus.fingerprint() for corpus in (prose, news, rfc)}
+    assert all("extraction" not in f for f in before.values())  # revision 0: the keys of existing packs
+    monkeypatch.setitem(corpora.EXTRACTION_REVISIONS, "news", 1)
+    assert prose.fingerprint() != before["prose"] and news.fingerprint() != before["news"]
+    assert prose.fingerprint()["extraction"] == {"news": 1}
+    assert rfc.fingerprint() == before["rfc"]  # a mixture without news keeps its pack
+
+
 # --- datasets: disk and hub ----------------------------------------------------------------------
 
 

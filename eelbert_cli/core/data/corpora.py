@@ -85,7 +85,11 @@ class BuiltinCorpus(_Source):
 
     def fingerprint(self) -> dict[str, Any]:
         hashes = [builtin_sha256(name) for name in self.parts]
-        return {**self.model_dump(), "sha256": hashes if len(hashes) > 1 else hashes[0]}
+        fingerprint = {**self.model_dump(), "sha256": hashes if len(hashes) > 1 else hashes[0]}
+        revisions = {name: EXTRACTION_REVISIONS[name] for name in self.parts if EXTRACTION_REVISIONS.get(name)}
+        if revisions:  # revision 0 stays out of the key: packs made before revisions existed stay valid
+            fingerprint["extraction"] = revisions
+        return fingerprint
 
 
 class FilesCorpus(_Source):
@@ -213,6 +217,12 @@ def builtin_documents(name: str) -> Iterator[str]:
     from eelbert_cli.core.data.debian_texts import DEBIAN_DOCUMENTS
 
     return DEBIAN_DOCUMENTS[name]()  # streamed; a failed download is one EelbertError naming the package
+
+
+# A built-in corpus's text is its pinned source *and* the code that strips it (markup, navigation,
+# repeats). The sha256 pins the first; bump a corpus's revision here whenever its stripper changes what
+# it keeps, so packs and tokenizers cached from the old text are rebuilt instead of silently reused.
+EXTRACTION_REVISIONS: dict[str, int] = dict.fromkeys(BUILTIN_CORPORA, 0)
 
 
 def builtin_sha256(name: str) -> str:
