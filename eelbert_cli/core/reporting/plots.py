@@ -115,6 +115,7 @@ def plot_score_vs_tokens(rows: list[RunRow], path: Path) -> tuple[Path | None, s
     with_twins = any(row.percent_of_twin is not None and row.twin_label != row.label for points in families.values() for _, row in points)
     figure = _new_figure()
     figure.set_size_inches(4.2 * (len(tasks) + with_twins), 4.2)
+    figure.set_layout_engine("constrained")  # side-by-side panels: keep each y label clear of its neighbour
     panels = figure.subplots(1, len(tasks) + with_twins, squeeze=False, sharex=True)[0]
     most = max(tokens for points in families.values() for tokens, _ in points)
     ticks = [0] + [10**power for power in range(6, max(6, math.ceil(math.log10(max(most, 1)) - 0.05)) + 1)]
