@@ -28,7 +28,8 @@ DEMO_RUNS = eelbert-tiny-pretrained eelbert-tiny-scratch uno-eelbert-pretrained 
 DEMO_SHIPPED = eelbert-tiny-sentiment uno-eelbert-sentiment
 demo: install
 	for spec in $(DEMO_RUNS); do $(BIN)/eelbert run experiments/demo/$$spec.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(DEMO_RUNS),runs/demo-$(r)) -o runs/demo-report
+	$(BIN)/eelbert report $(foreach r,$(DEMO_RUNS),runs/demo-$(r)) -o runs/demo-report \
+		$(foreach r,eelbert-tiny uno-eelbert,--baseline demo-$(r)-pretrained=demo-bert-tiny-scratch)
 	@echo "The hash models that ship with eelbert, task-distilled from MiniLM (make distill; 1.9 MB and 1.1 MB of weights):"
 	for model in $(DEMO_SHIPPED); do $(BIN)/eelbert evaluate $$model || exit 1; done
 

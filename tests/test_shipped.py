@@ -20,6 +20,7 @@ from eelbert_cli.core.spec import load_yaml, validate_spec
 from tests.test_task_distillation import sentiment_files, spec_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import collapse_probe  # noqa: E402
 import ship_checkpoint  # noqa: E402
 import ship_tokenizer  # noqa: E402
 
@@ -90,3 +91,12 @@ def test_the_tokenizer_script_ships_a_vocabulary_usable_by_name(tmp_path, monkey
     assert by_name == vocabulary_of(load_tokenizer(target)) and len(by_name) <= 60 and "fox" in by_name
     record = json.loads((target / PROVENANCE_FILE).read_text())
     assert record["vocab_size"] == len(vocabulary_of(load_tokenizer(target))) and record["tokenizer_json_sha256"] == sha256_of(target / "tokenizer.json")
+
+
+def test_the_collapse_probe_tells_one_repeated_state_from_distinct_ones():
+    import torch
+
+    assert collapse_probe.mean_off_diagonal_cosine(torch.ones(5, 8)) == pytest.approx(1.0)
+    assert collapse_probe.mean_off_diagonal_cosine(torch.eye(4)) == pytest.approx(0.0)
+    sentences, tokens = collapse_probe.probe("eelbert-tiny-pretrained")  # the shipped encoder did not collapse
+    assert 0.0 < tokens < 0.5 and 0.0 < sentences < 0.9

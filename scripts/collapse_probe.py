@@ -1,0 +1,69 @@
+"""Has a pretrained encoder collapsed? Mean cosine similarity between its output states.
+
+A masked-LM stuck on the unigram plateau can predict the same distribution for every position by
+mapping every input to one vector; fine-tuning then starts from a constant and predicts the majority
+class. This measures it on a few fixed sentences (no data needed): the mean pairwise cosine of the
+sentences' [CLS] states and of all their token states, 1.0 meaning every input looks the same.
+Base model, no pooler: what the masked-LM itself made (the pooler is new at fine-tuning).
+
+    python scripts/collapse_probe.py runs/curve-eelbert-tiny-3m/checkpoint eelbert-tiny-pretrained
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SENTENCES = (
+    "a gorgeous, witty, moving film", "a dull, lifeless, boring mess", "the plot makes no sense at all",
+    "one of the best films of the year", "i would not watch it again", "what is the capital of france ?",
+    "how many people live in tokyo ?", "the actors are wonderful",
+)
+
+
+def mean_off_diagonal_cosine(states) -> float:
+    import torch
+
+    unit = torch.nn.functional.normalize(states, dim=-1)
+    similarity = unit @ unit.T
+    count = similarity.shape[0]
+    return float((similarity.sum() - similarity.diagonal().sum()) / (count * count - count))
+
+
+def probe(checkpoint: str) -> tuple[float, float]:
+    """(mean cosine between sentences' [CLS] states, between all their token states)."""
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    from eelbert_cli.core.data.resources import checkpoint_path
+    from eelbert_cli.core.data.tokenization import load_tokenizer
+    from eelbert_cli.core.model.modeling import load_model
+
+    transformers_logging.set_verbosity_error()
+    path = checkpoint_path(checkpoint)
+    tokenizer = load_tokenizer(path)
+    encodings = tokenizer.encode_batch(list(SENTENCES))
+    length = max(len(e.ids) for e in encodings)
+    input_ids = torch.tensor([e.ids + [0] * (length - len(e.ids)) for e in encodings])
+    attention = torch.tensor([e.attention_mask + [0] * (length - len(e.ids)) for e in encodings])
+    model = load_model(path, "base").eval()
+    with torch.no_grad():
+        states = model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    return mean_off_diagonal_cosine(states[:, 0]), mean_off_diagonal_cosine(states[attention.bool()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint directories or built-in checkpoint names")
+    args = parser.parse_args()
+    for checkpoint in args.checkpoints:
+        sentences, tokens = probe(checkpoint)
+        print(f"{checkpoint}: mean cosine between sentences' [CLS] states {sentences:.4f}, between all token states {tokens:.4f}")
+
+
+if __name__ == "__main__":
+    main()
