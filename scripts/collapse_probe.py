@@ -46,10 +46,10 @@ def probe(checkpoint: str) -> tuple[float, float]:
     transformers_logging.set_verbosity_error()
     path = checkpoint_path(checkpoint)
     tokenizer = load_tokenizer(path)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")  # the tokenizer's own pad, not an assumed 0
     encodings = tokenizer.encode_batch(list(SENTENCES))
-    length = max(len(e.ids) for e in encodings)
-    input_ids = torch.tensor([e.ids + [0] * (length - len(e.ids)) for e in encodings])
-    attention = torch.tensor([e.attention_mask + [0] * (length - len(e.ids)) for e in encodings])
+    input_ids = torch.tensor([e.ids for e in encodings])
+    attention = torch.tensor([e.attention_mask for e in encodings])
     model = load_model(path, "base").eval()
     with torch.no_grad():
         states = model(input_ids=input_ids, attention_mask=attention).last_hidden_state
