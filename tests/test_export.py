@@ -25,7 +25,7 @@ runner = CliRunner()
 TEXTS = ["a good fun movie", "bad boring plot", "the film", "good"]
 
 
-def finetune(root: Path, name: str, hash_kind: str) -> Path:
+def finetune(root: Path, name: str, hash_kind: str, pooling: str = "cls") -> Path:
     lines = ["text,label"] + [f"{'good fun' if i % 2 else 'bad boring'} movie {i % 7},{'pos' if i % 2 else 'neg'}" for i in range(60)]
     (root / "train.csv").write_text("\n".join(lines) + "\n")
     (root / "dev.csv").write_text("\n".join(lines[:21]) + "\n")
@@ -33,7 +33,7 @@ def finetune(root: Path, name: str, hash_kind: str) -> Path:
             "type": "classification", "metrics": ["accuracy"]}
     model = {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 48, "hash": {"kind": hash_kind}}
     spec = {"name": name, "output_dir": str(root / name), "tokenizer": str(FIXTURES / "vocab.txt"), "model": model,
-            "finetune": {"task": task, "max_seq_len": 24, "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
+            "finetune": {"task": task, "max_seq_len": 24, "pooling": pooling, "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = runner.invoke(app, ["finetune", str(path)])
@@ -44,7 +44,8 @@ def finetune(root: Path, name: str, hash_kind: str) -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("export")
-    return {"eelbert": finetune(root, "eel", "ngram"), "bert": finetune(root, "bert", "learned"), "root": root}
+    # the two heads: eelbert reads the mean of its token states, bert its [CLS] state
+    return {"eelbert": finetune(root, "eel", "ngram", pooling="mean"), "bert": finetune(root, "bert", "learned"), "root": root}
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,8 @@ def test_runtime_logits_equal_torch_within_1e4(models, exported, kind):
     from eelbert_cli.core.export.runtime import ExportedModel
 
     runtime = ExportedModel.load(exported[f"{kind}-fp32"])
+    pooling = json.loads((models[kind] / "config.json").read_text())["classifier_pooling"]
+    assert pooling == {"eelbert": "mean", "bert": "cls"}[kind]
     assert np.abs(runtime.logits(TEXTS) - torch_logits(models[kind], TEXTS)).max() < 1e-4
     assert json.loads((exported[f"{kind}-fp32"] / "export.json").read_text())["fp32_max_abs_difference_vs_torch"] < 1e-4
 

@@ -7,7 +7,14 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    BertForSequenceClassification,
+    BertModel,
+)
 
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import make_config, preset_config
@@ -18,6 +25,7 @@ from eelbert_cli.core.model.modeling import (  # importing it registers the Auto
     EelbertForSequenceClassification,
     EelbertModel,
     build_model,
+    load_model,
     parameter_count,
 )
 from eelbert_cli.core.model.presets import PRESETS, SHAPES, Shape
@@ -193,3 +201,62 @@ def test_masked_lm_checkpoint_fine_tunes_with_the_encoder_kept(tmp_path, vocabul
 def test_hidden_not_divisible_by_heads_is_a_user_error(vocabulary):
     with pytest.raises(EelbertError, match="divisible"):
         make_config(Shape(1, 30, 4, 8), HashConfig(), vocabulary)
+
+
+def _classifier(vocabulary, pooling, kind="ngram"):
+    torch.manual_seed(0)
+    return build_model(tiny_config(vocabulary, kind=kind), "sequence-classification", num_labels=3, classifier_pooling=pooling).eval()
+
+
+def test_mean_pooling_feeds_the_pooler_the_mean_of_the_unpadded_states(vocabulary):
+    model = _classifier(vocabulary, "mean")
+    input_ids = torch.tensor([[2, 7, 8, 9, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        logits = model(input_ids, attention_mask=mask).logits
+        states = model.bert(input_ids, attention_mask=mask).last_hidden_state[0, :5]
+        pooler = model.bert.pooler
+        expected = model.classifier(pooler.activation(pooler.dense(states.mean(dim=0))))
+        unpadded = model(input_ids[:, :5], attention_mask=mask[:, :5]).logits
+    torch.testing.assert_close(logits[0], expected)
+    torch.testing.assert_close(logits, unpadded)  # padding never enters the mean
+
+
+def test_cls_pooling_is_transformers_own_head_and_mean_pooling_differs(vocabulary):
+    cls_model, mean_model = _classifier(vocabulary, "cls"), _classifier(vocabulary, "mean")
+    assert parameter_count(cls_model) == parameter_count(mean_model)
+    mean_model.load_state_dict(cls_model.state_dict())
+    input_ids = torch.tensor([[2, 7, 8, 9, 3]])
+    with torch.no_grad():
+        reference = BertForSequenceClassification.forward(cls_model, input_ids).logits
+        torch.testing.assert_close(cls_model(input_ids).logits, reference)
+        assert not torch.allclose(mean_model(input_ids).logits, reference)
+        labels = torch.tensor([1])
+        loss = mean_model(input_ids, labels=labels).loss
+        torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(mean_model(input_ids).logits, labels))
+
+
+def test_pooling_survives_save_and_load_and_a_bad_value_is_a_user_error(tmp_path, vocabulary):
+    model = _classifier(vocabulary, "mean")
+    model.save_pretrained(tmp_path)
+    loaded = load_model(tmp_path, "sequence-classification").eval()
+    assert loaded.config.classifier_pooling == "mean"
+    input_ids = torch.tensor([[2, 7, 8, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits)
+    with pytest.raises(EelbertError, match="classifier_pooling"):
+        tiny_config(vocabulary, classifier_pooling="max")
+
+
+def test_a_plain_hugging_face_bert_fine_tunes_with_mean_pooling(tmp_path, vocabulary):
+    """transformers' BERT head reads [CLS] only: mean pooling loads the same weights into ours."""
+    from transformers import BertConfig
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocabulary), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path)
+    model = load_model(tmp_path, "sequence-classification", num_labels=2, classifier_pooling="mean")
+    assert isinstance(model, EelbertForSequenceClassification) and model.config.classifier_pooling == "mean"
+    encoder = BertModel.from_pretrained(tmp_path)
+    torch.testing.assert_close(model.bert.encoder.layer[0].output.dense.weight, encoder.encoder.layer[0].output.dense.weight)
+    assert type(load_model(tmp_path, "sequence-classification", num_labels=2)).__name__ == "BertForSequenceClassification"

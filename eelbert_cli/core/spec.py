@@ -232,6 +232,7 @@ class FinetuneSpec(StrictSpec):
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     weight_decay: float = Field(0.01, ge=0)
     dropout: float | None = Field(0.1, ge=0, lt=1)  # None keeps the checkpoint's own
+    pooling: Literal["cls", "mean"] = "cls"  # what the classifier reads: [CLS]'s output state, or the mean of all tokens'
     clip_norm: float | None = Field(1.0, gt=0)
     eval_batch_size: int = Field(256, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"

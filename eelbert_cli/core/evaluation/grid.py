@@ -151,7 +151,7 @@ def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Token
     """The selected config's best-seed model, with tokenizer and what `eelbert evaluate` needs to
     score it again: the task (a custom task's whole definition, its files as absolute paths)."""
     best = result.selected.best_run
-    model = source.build(result.task, settings.dropout)
+    model = source.build(result.task, settings)
     model.load_state_dict(best.state_dict)
     tokenizer.no_truncation()
     task_description = {

@@ -17,6 +17,7 @@ from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.presets import Shape, get_preset
 
 MLM_HEADS = ("tied", "untied")
+CLASSIFIER_POOLINGS = ("cls", "mean")
 _LEGACY_PREFIX = "hash_"  # eelbert 0.1 wrote the hash fields flat (hash_kind, hash_seed, ...)
 
 
@@ -28,6 +29,7 @@ class EelbertConfig(BertConfig):
     mlm_head: str = "tied"
     preset: str | None = None
     hash_vocabulary: list[str] | None = None
+    classifier_pooling: str = "cls"  # what a classification head reads: [CLS]'s state, or the mean over tokens
 
     def __post_init__(self, **kwargs):
         legacy = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith(_LEGACY_PREFIX)}
@@ -36,6 +38,8 @@ class EelbertConfig(BertConfig):
         super().__post_init__(**kwargs)
         if self.hash_vocabulary is not None:
             self.vocab_size = len(self.hash_vocabulary)
+        if self.classifier_pooling not in CLASSIFIER_POOLINGS:
+            raise EelbertError(f"classifier_pooling must be one of {', '.join(CLASSIFIER_POOLINGS)}, got {self.classifier_pooling!r}")
 
     @property
     def hash_config(self) -> HashConfig:

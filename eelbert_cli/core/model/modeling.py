@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -23,9 +24,10 @@ from transformers import (
     BertForSequenceClassification,
     BertModel,
 )
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.model.config import EelbertConfig
+from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config
 from eelbert_cli.core.model.embedding import HashEmbedding, HashTiedDecoder
 
 
@@ -69,10 +71,35 @@ class EelbertModel(_EelbertLoading, BertModel):
         swap_word_embedding(self, config)
 
 
+def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of each sequence's states over its real (unpadded) positions."""
+    if attention_mask is None:
+        return states.mean(dim=1)
+    weights = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
 class EelbertForSequenceClassification(_EelbertLoading, BertForSequenceClassification):
+    """``classifier_pooling: mean`` feeds BERT's pooler (dense + tanh) the mean of the token states
+    instead of [CLS]'s: masked-LM pretraining without next-sentence prediction never trains [CLS],
+    so a pretrained encoder's sentence information may sit in its tokens. Same parameters either way."""
+
     def __init__(self, config: EelbertConfig) -> None:
         super().__init__(config)
         swap_word_embedding(self.bert, config)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None, labels=None,
+                **kwargs) -> SequenceClassifierOutput:
+        if self.config.classifier_pooling == "cls":
+            return super().forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs)
+        kwargs.pop("return_dict", None)
+        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                            inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
+        pooler = self.bert.pooler
+        pooled = pooler.activation(pooler.dense(masked_mean(outputs.last_hidden_state, attention_mask)))
+        logits = self.classifier(self.dropout(pooled))
+        loss = None if labels is None else self.loss_function(labels, logits, self.config)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
 class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
@@ -138,6 +165,11 @@ def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
         raise EelbertError(f"{path} holds a {model_type!r} model; eelbert handles BERT-family checkpoints ({', '.join(BERT_LIKE_TYPES)})")
     auto = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}[task]
     try:
+        if model_type == "bert" and kwargs.get("classifier_pooling", "cls") != "cls":
+            # transformers' BERT head reads [CLS] only; ours is the same model with the pooling option
+            config = as_eelbert_config(AutoConfig.from_pretrained(path))
+            config = EelbertConfig.from_dict({**config.to_dict(), **kwargs})
+            return EelbertForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
         return auto.from_pretrained(path, use_safetensors=True, **kwargs)
     except EelbertError:
         raise

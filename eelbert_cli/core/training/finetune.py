@@ -126,10 +126,14 @@ class ModelSource:
             return load_tokenizer(self.checkpoint)
         return load_tokenizer(fallback)
 
-    def build(self, task: Task, dropout: float | None) -> nn.Module:
-        head = {"num_labels": task.num_labels, "problem_type": "regression" if task.type == "regression" else "single_label_classification"}
-        if dropout is not None:
-            head |= {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    def build(self, task: Task, settings: FinetuneSpec) -> nn.Module:
+        head = {
+            "num_labels": task.num_labels,
+            "problem_type": "regression" if task.type == "regression" else "single_label_classification",
+            "classifier_pooling": settings.pooling,
+        }
+        if settings.dropout is not None:
+            head |= {"hidden_dropout_prob": settings.dropout, "attention_probs_dropout_prob": settings.dropout}
         if self.checkpoint is None:
             return build_model(self.config, "sequence-classification", **head)
         return load_model(self.checkpoint, "sequence-classification", **head)
@@ -234,7 +238,7 @@ def train_run(
     device = pick_device(settings.device, "finetune.device")
     dtype = autocast_dtype(settings.precision, device)
     torch.manual_seed(seed)
-    model = source.build(task, settings.dropout).to(device).train()
+    model = source.build(task, settings).to(device).train()
     optimizer = make_adamw(model, config.lr, settings.weight_decay, (0.9, 0.999), device)
     train = encoded["train"]
     rng = np.random.default_rng(seed)
