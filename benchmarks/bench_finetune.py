@@ -32,7 +32,7 @@ def trainer_rates(source: ModelSource, task, encoded: dict, config: RunConfig, s
         return Dataset.from_dict({"input_ids": data.input_ids, "token_type_ids": data.token_type_ids, "labels": data.labels.tolist()})
 
     torch.manual_seed(seed)
-    model = source.build(task, 0.1)
+    model = source.build(task, FinetuneSpec(dropout=0.1))
     with tempfile.TemporaryDirectory() as directory:
         arguments = TrainingArguments(
             output_dir=directory, per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=256,
