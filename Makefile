@@ -80,9 +80,16 @@ vocab: install
 # re-running continues an interrupted pretraining from its latest checkpoint and skips what is done.
 CURVE_RUNS = $(foreach m,eelbert-tiny bert-tiny,$(m)-0 $(m)-3m $(m)-10m $(m)-30m $(m)-100m) \
 	uno-eelbert-0 uno-eelbert-100m eelbert-tiny-token-hash-0 eelbert-tiny-token-hash-100m
+# Then two fine-tuning probes on the 0 and 100M points (docs/results/curve/lr, .../pooling): ~40 min.
+PROBE_RUNS = bert-tiny-0 bert-tiny-100m eelbert-tiny-0 eelbert-tiny-100m
 curve: install
 	for run in $(CURVE_RUNS); do $(BIN)/eelbert run experiments/curve/$$run.yaml || exit 1; done
 	$(BIN)/eelbert report $(foreach r,$(CURVE_RUNS),runs/curve-$(r)) -o docs/results/curve --keep-records
+	for probe in lr pooling; do \
+	  for run in $(PROBE_RUNS); do $(BIN)/eelbert run experiments/curve/$$probe/$$run.yaml || exit 1; done; \
+	  $(BIN)/eelbert report $(foreach r,$(PROBE_RUNS),runs/curve-$$probe-$(r)) -o docs/results/curve/$$probe --keep-records \
+	    --baseline curve-$$probe-eelbert-tiny-100m=curve-$$probe-bert-tiny-100m || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
