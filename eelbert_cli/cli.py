@@ -10,12 +10,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from eelbert_cli.core.console import configure_logging, is_main_process
-from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.errors import EelbertError, internal_error_line, write_internal_error_log
 
 app = typer.Typer(
     name="eelbert",
@@ -34,8 +35,12 @@ SetOption = Annotated[
 ]
 
 
+CLI_EXITS = (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException)
+
+
 def user_errors(command):
-    """Errors a user can act on become one line on stderr and exit code 2, never a traceback."""
+    """Errors a user can act on become one line on stderr and exit code 2, never a traceback; any
+    other exception is our bug: one line saying so, exit code 1, the traceback in a log file."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -51,6 +56,10 @@ def user_errors(command):
         except KeyboardInterrupt:
             error_console.print(Text.assemble(("interrupted", "bold red"), ": stopped before finishing; nothing was left half-written"))
             raise typer.Exit(2) from None
+        except CLI_EXITS:
+            raise
+        except Exception as error:  # noqa: BLE001 - every command passes here: no bug may end as a bare traceback
+            _internal_error(error)
         finally:
             signal.signal(signal.SIGTERM, previous)
 
@@ -67,8 +76,16 @@ def _error_line(message: str) -> None:
     raise typer.Exit(2) from None
 
 
+def _internal_error(error: Exception) -> None:
+    """A bug of ours, not the user's input: one line asking for a report, the traceback in a log; exit code 1."""
+    line = internal_error_line(error, write_internal_error_log(error))
+    error_console.print(Text.assemble(("internal error:", "bold red"), line.removeprefix("internal error:")), highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
 def command(name: str):
-    """A subcommand whose user errors end as one ``error:`` line and exit code 2."""
+    """A subcommand whose user errors end as one ``error:`` line and exit code 2, and its bugs as one
+    ``internal error:`` line, exit code 1 and a log file."""
     return lambda function: app.command(name)(user_errors(function))
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.errors import EelbertError, remember_run_dir
 
 PARTIAL_SUFFIX = ".partial"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -88,6 +88,11 @@ def run_directory_lock(run_dir: Path) -> Iterator[None]:
         _HELD_LOCKS[key] = (handle, 1)
     try:
         yield
+    except EelbertError:
+        raise
+    except Exception as error:
+        remember_run_dir(error, Path(run_dir))  # a bug's traceback is logged in the run directory
+        raise
     finally:
         handle, depth = _HELD_LOCKS[key]
         if depth > 1:
