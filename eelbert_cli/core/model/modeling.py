@@ -9,11 +9,14 @@ registers the ``eelbert`` model type with transformers' Auto classes, so
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
+from safetensors import SafetensorError
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -26,6 +29,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from eelbert_cli.core.console import log
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config
 from eelbert_cli.core.model.embedding import HashEmbedding, HashTiedDecoder
@@ -145,13 +149,19 @@ def is_checkpoint_dir(path: str | Path) -> bool:
 
 
 BERT_LIKE_TYPES = ("bert", "eelbert")
+AUTO_CLASSES = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}
+CLASSIFIER_KEYS = ("classifier.weight", "classifier.bias")
+
+# What a damaged checkpoint raises while loading: a cut or garbled weights file (safetensors), an
+# unreadable or missing file (OSError), a config that transformers refuses (strict field validation,
+# ValueError). Anything else - a TypeError above all - is a bug of ours and must not be reported as
+# the user's broken file: it propagates to the CLI's internal-error handler.
+CHECKPOINT_DAMAGE: tuple[type[BaseException], ...] = (SafetensorError, OSError, ValueError, StrictDataclassError)
 
 
-def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
-    """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only).
-
-    Every way a checkpoint can be unreadable (a truncated weights file, a corrupt config, another
-    architecture) is one EelbertError naming the directory."""
+def checkpoint_model_type(path: str | Path) -> str:
+    """The ``model_type`` of a BERT-family checkpoint directory with safetensors weights; anything
+    else is one EelbertError naming the directory."""
     path = Path(path)
     if not is_checkpoint_dir(path):
         raise EelbertError(f"{path} is not a checkpoint directory (no config.json)")
@@ -163,18 +173,72 @@ def load_model(path: str | Path, task: str = "base", **kwargs) -> nn.Module:
         raise EelbertError(f"{path / 'config.json'} is not a readable model config ({error})") from None
     if model_type not in BERT_LIKE_TYPES:
         raise EelbertError(f"{path} holds a {model_type!r} model; eelbert handles BERT-family checkpoints ({', '.join(BERT_LIKE_TYPES)})")
-    auto = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}[task]
+    return model_type
+
+
+def _plain_bert_with_our_head(path: Path, config_updates: dict) -> tuple[type, dict]:
+    """transformers' BERT head reads [CLS] only; ours is the same model with the pooling option, so a
+    plain BERT fine-tuned with mean pooling loads into ours (same weights, config made ours)."""
+    config = as_eelbert_config(AutoConfig.from_pretrained(path)).to_dict()
+    if "num_labels" in config_updates:  # the task's labels replace the checkpoint's label names
+        config = {k: v for k, v in config.items() if k not in ("id2label", "label2id")}
+    return EelbertForSequenceClassification, {"config": EelbertConfig.from_dict({**config, **config_updates})}
+
+
+def _loader(path: Path, model_type: str, task: str, config_updates: dict) -> tuple[type, dict]:
+    """The class that loads ``path`` for ``task`` and the keyword arguments it takes.
+
+    ``classifier_pooling`` is a field of our config only: transformers' own BERT classes reject it
+    (a TypeError), so for a plain ``bert`` checkpoint it is dropped for [CLS] pooling (transformers'
+    head does exactly that) and switches to our head for mean pooling."""
+    if model_type == "eelbert":
+        return AUTO_CLASSES[task], config_updates
+    pooling = config_updates.get("classifier_pooling", "cls")
+    if task == "sequence-classification" and pooling != "cls":
+        return _plain_bert_with_our_head(path, config_updates)
+    return AUTO_CLASSES[task], {k: v for k, v in config_updates.items() if k != "classifier_pooling"}
+
+
+@functools.cache
+def _announce_new_head(path: Path, stored_labels: int, wanted_labels: int) -> None:
+    """Once per checkpoint and label counts: fine-tuning builds the model for every config and seed."""
+    log.warning("%s has a classifier for %d labels and the task has %d: starting a new classifier head (its weights are not used)",
+                path, stored_labels, wanted_labels)
+
+
+def _check_mismatched_shapes(path: Path, mismatched: set[tuple[str, torch.Size, torch.Size]]) -> None:
+    """A classifier of another label count is replaced (with a warning); any other tensor whose
+    shape differs from what the config builds means weights and config do not belong together."""
+    encoder = sorted((key, stored, built) for key, stored, built in mismatched if not key.endswith(CLASSIFIER_KEYS))
+    if encoder:
+        key, stored, built = encoder[0]
+        raise EelbertError(
+            f"{path}: the weights do not match its config.json ({len(encoder)} tensors differ, e.g. {key} is "
+            f"{tuple(stored)} in the file but {tuple(built)} by the config); it may be corrupt or its config edited"
+        )
+    for key, stored, built in mismatched:
+        if key.endswith("classifier.weight"):
+            _announce_new_head(path, int(stored[0]), int(built[0]))
+
+
+def load_model(path: str | Path, task: str = "base", **config_updates) -> nn.Module:
+    """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only).
+
+    ``config_updates`` set config fields (``num_labels``, ``classifier_pooling``, dropout, ...).
+    A damaged checkpoint (a truncated weights file, a corrupt config, another architecture, weights
+    of another shape than its config) is one EelbertError naming the directory; a classifier trained
+    for another label count is replaced by a new head, with a warning naming both counts."""
+    path = Path(path)
+    model_type = checkpoint_model_type(path)
     try:
-        if model_type == "bert" and kwargs.get("classifier_pooling", "cls") != "cls":
-            # transformers' BERT head reads [CLS] only; ours is the same model with the pooling option
-            config = as_eelbert_config(AutoConfig.from_pretrained(path))
-            config = EelbertConfig.from_dict({**config.to_dict(), **kwargs})
-            return EelbertForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
-        return auto.from_pretrained(path, use_safetensors=True, **kwargs)
-    except EelbertError:
-        raise
-    except Exception as error:  # noqa: BLE001 - safetensors, transformers and torch each raise their own types
+        model_class, arguments = _loader(path, model_type, task, dict(config_updates))
+        model, loading = model_class.from_pretrained(
+            path, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **arguments
+        )
+    except CHECKPOINT_DAMAGE as error:
         raise EelbertError(f"could not load checkpoint {path} ({type(error).__name__}: {error}); it may be truncated or corrupt") from None
+    _check_mismatched_shapes(path, loading["mismatched_keys"])
+    return model
 
 
 def checkpoint_digest(path: Path):
