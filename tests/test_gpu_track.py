@@ -1,5 +1,6 @@
-"""The GPU track (scripts/gpu-run.sh) runs its very steps at CPU size: throughput check, the same
-token budget for the three models, fine-tuning, one archive per model with a loadable encoder."""
+"""The GPU track (scripts/gpu-run.sh) runs its very steps at CPU size: the plan, the throughput check,
+the same token budget and snapshots for the three models, one archive per model with loadable
+encoders, and the CUDA proof's steps (on gloo and the CPU)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,65 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from eelbert_cli.core.model.modeling import load_model, parameter_count
-from tests.test_finetune import FIXTURES, sentiment_files
+from tests.conftest import FIXTURE_VOCAB
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_gpu_track_runs_end_to_end_at_cpu_size(tmp_path):
+@pytest.fixture
+def fixture_overrides(tmp_path) -> list[str]:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join("the good movie was fun and the bad film was boring to watch" for _ in range(80)))
-    overrides = [
-        f"tokenizer={FIXTURES / 'vocab.txt'}",
-        f"pretrain.corpus=[{{kind: files, paths: ['{corpus}']}}]",
-        "pretrain.seq_len=16",
-        f"finetune.task={json.dumps(sentiment_files(tmp_path, rows=40))}",
-        "glue=null",  # the real spec adds trec; the CPU run stays on fixtures
-    ]
-    env = {**os.environ, "EELBERT_GPU_SMOKE": "1", "PYTHON": sys.executable, "EELBERT_CACHE": str(tmp_path / "cache")}
+    overrides = [f"tokenizer={FIXTURE_VOCAB}", f"pretrain.corpus=[{{kind: files, paths: ['{corpus}']}}]", "pretrain.seq_len=16"]
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def smoke_env(tmp_path: Path) -> dict:
+    return {**os.environ, "EELBERT_GPU_SMOKE": "1", "PYTHON": sys.executable, "EELBERT_CACHE": str(tmp_path / "cache"),
+            "EELBERT_GPU_CARRY": str(tmp_path / "no-carry")}
+
+
+def test_gpu_track_runs_end_to_end_at_cpu_size(tmp_path, fixture_overrides):
     out = tmp_path / "out"
-    command = ["bash", str(REPO / "scripts" / "gpu-run.sh"), str(out), *[arg for o in overrides for arg in ("--set", o)]]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    command = ["bash", str(REPO / "scripts" / "gpu-run.sh"), str(out), "--no-proof", *fixture_overrides]
+    result = subprocess.run(command, env=smoke_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "throughput:" in result.stdout and "done in" in result.stdout
 
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["planned"]["pretrain_fraction"] >= 0.85  # the real call's plan: >= 85% of its time in pretraining steps
+    assert summary["planned"]["tokens_per_model"] >= 800_000_000  # at the planned 8M tokens/s (1B needs ~10M)
     models = summary["models"]
     assert set(models) == {"bert-tiny", "eelbert-tiny", "uno-eelbert"}
-    assert len({record["tokens"] for record in models.values()}) == 1 == len({summary["tokens_per_model"]})  # one budget for all
-    assert all(record["task"] == "toy-sentiment" and record["seeds"] == [0] and set(record["tasks"]) == {"toy-sentiment"} for record in models.values())
-    assert summary["throughput"]["checks"][0]["steady_tokens_per_second"] > 0
+    assert len({record["tokens"] for record in models.values()}) == 1  # one budget for all
+    assert all(record["loop"] == "device" and len(record["snapshots"]) == 4 for record in models.values())
+    assert summary["check"]["steady_tokens_per_second"] > 0 and summary["check"]["loop"] == "device"
     assert sorted(p.name for p in out.iterdir()) == ["bert-tiny.tar.gz", "eelbert-tiny.tar.gz", "summary.json", "uno-eelbert.tar.gz"]
 
     with tarfile.open(out / "eelbert-tiny.tar.gz") as archive:
         archive.extractall(tmp_path / "back", filter="data")
     back = tmp_path / "back" / "eelbert-tiny"
-    assert {"pretrain_results.json", "metrics.jsonl", "results.json", "spec.resolved.yaml"} <= {p.name for p in back.iterdir()}
-    encoder = load_model(back / "encoder", "base")  # a fine-tunable encoder: no MLM head, no optimizer
+    assert {"pretrain_results.json", "metrics.jsonl", "spec.resolved.yaml"} <= {p.name for p in back.iterdir()}
+    encoders = sorted(p.name for p in (back / "encoders").iterdir())
+    assert len(encoders) == 5 and "final" in encoders
+    encoder = load_model(back / "encoders" / "final", "base")  # a fine-tunable encoder: no MLM head, no optimizer
     assert type(encoder).__name__ == "EelbertModel" and not hasattr(encoder, "cls")
     assert parameter_count(encoder) > 0 and models["eelbert-tiny"]["encoder_dtype"] == "fp32"
+    first = json.loads((back / "encoders" / next(e for e in encoders if e.startswith("tokens-")) / "snapshot.json").read_text())
+    assert first["tokens"] > 0 and first["heldout_loss"] > 0
+
+
+def test_cuda_proof_steps_run_on_the_cpu(tmp_path, fixture_overrides):
+    """The proof's three parts (interrupted-and-resumed vs straight, both loops; a 1-process torchrun)
+    at CPU size; on a lent GPU the same code runs bf16, compiled, on NCCL."""
+    env = {**smoke_env(tmp_path), "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_track.py"), "proof", str(tmp_path / "proof"), "--seconds", "300",
+                             *fixture_overrides], env=env, capture_output=True, text=True, timeout=400)
+    report = json.loads((tmp_path / "proof" / "proof.json").read_text())
+    assert result.returncode == 0, json.dumps(report)[:2000] + result.stderr[-2000:]
+    assert report["host_loop_compiled"]["bit_identical"] and report["device_loop"]["bit_identical"]
+    assert 25 <= report["host_loop_compiled"]["signalled_after_step"] < 60
+    assert report["torchrun_one_rank"] == report["torchrun_one_rank"] | {"world_size": 1, "ranks_agree": True, "backend": "gloo"}

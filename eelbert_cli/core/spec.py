@@ -138,7 +138,9 @@ class PretrainSpec(StrictSpec):
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(1e-3, gt=0)
     warmup: float = Field(0.06, ge=0, lt=1)  # fraction of the budget
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    schedule: Literal["linear", "cosine", "constant", "wsd"] = "linear"  # wsd: warmup, stable, then a linear cooldown
+    cooldown: float = Field(0.2, gt=0, lt=1)  # wsd: each endpoint decays for this fraction of its stable tokens
+    snapshots: list[int] = Field(default_factory=list)  # wsd: total token counts at which an encoder is branched off and saved
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     weight_decay: float = Field(0.01, ge=0)
     beta1: float = Field(0.9, ge=0, lt=1)
@@ -149,6 +151,8 @@ class PretrainSpec(StrictSpec):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 autocast on a GPU that has it
     compile: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    loop: Literal["auto", "host", "device"] = "auto"  # device: data and masking on the device, no host sync per step (auto: on CUDA)
+    cuda_graph: bool = True  # with the device loop on CUDA and no dropout: replay forward + backward as one CUDA graph
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(200, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
@@ -166,6 +170,16 @@ class PretrainSpec(StrictSpec):
             raise ValueError("pretrain.teacher and pretrain.distill need objective distill or mlm+distill")
         if self.objective != "mlm" and self.distillation.hidden == self.distillation.relations == 0:
             raise ValueError("pretrain.distill gives the teacher no weight: set hidden or relations above 0")
+        return self
+
+    @model_validator(mode="after")
+    def _snapshots_need_wsd(self) -> PretrainSpec:
+        if self.snapshots and self.schedule != "wsd":
+            raise ValueError("pretrain.snapshots branch off a warmup-stable-decay run: set pretrain.schedule: wsd")
+        if self.snapshots and self.budget.tokens is None:
+            raise ValueError("pretrain.snapshots are token counts: give pretrain.budget as {tokens: N}")
+        if any(count <= 0 or count >= self.budget.tokens for count in self.snapshots):
+            raise ValueError(f"pretrain.snapshots must lie between 0 and the budget of {self.budget.tokens} tokens")
         return self
 
     @property

@@ -29,9 +29,10 @@ class LogWindow:
         self.started = time.perf_counter()
 
     def add_micro_step(self, loss: torch.Tensor, correct, count, grad_accum: int) -> None:
+        """Device tensors stay on the device (no host sync per step); they are read at ``row``."""
         self.loss += loss.detach() / grad_accum
-        self.correct += float(correct)
-        self.count += float(count)
+        self.correct = self.correct + (correct.detach() if torch.is_tensor(correct) else correct)
+        self.count = self.count + (count.detach() if torch.is_tensor(count) else count)
 
     def add_step(self, tokens: int) -> None:
         self.steps += 1
@@ -44,7 +45,7 @@ class LogWindow:
     def row(self, step: int, tokens: int, lr: float, elapsed: float) -> dict:
         """Averages over the window and all ranks; resets the window."""
         seconds = time.perf_counter() - self.started
-        loss_sum, correct, count, steps = self.runtime.sum([self.loss.item(), self.correct, self.count, self.steps])
+        loss_sum, correct, count, steps = self.runtime.sum([self.loss.item(), float(self.correct), float(self.count), self.steps])
         row = {
             "step": step,
             "tokens": tokens,

@@ -20,16 +20,28 @@ def make_adamw(model: nn.Module, lr: float, weight_decay: float, betas: tuple[fl
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-6, fused=device.type == "cuda")
 
 
-def lr_multiplier(progress: float, warmup: float, schedule: str, min_ratio: float = 0.0) -> float:
+def lr_multiplier(progress: float, warmup: float, schedule: str, min_ratio: float = 0.0, cooldown: float = 0.2) -> float:
     """Warmup then decay, as a function of the fraction of the budget spent (steps or time)."""
     progress = min(max(progress, 0.0), 1.0)
     if warmup > 0 and progress < warmup:
         return progress / warmup
     if schedule == "constant":
         return 1.0
+    if schedule == "wsd":
+        return wsd_multiplier(progress, cooldown, min_ratio)
     decay = (progress - warmup) / (1.0 - warmup)
     shape = 1.0 - decay if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * decay))
     return min_ratio + (1.0 - min_ratio) * shape
+
+
+def wsd_multiplier(progress: float, cooldown: float, min_ratio: float = 0.0) -> float:
+    """Warmup-stable-decay after the warmup: the peak until the last ``cooldown / (1 + cooldown)`` of
+    the budget, then linear to ``min_ratio`` — the shape of every snapshot's own decay branch, so the
+    final model and the snapshots are trained alike (stable for S tokens, decayed for cooldown x S)."""
+    start = 1.0 / (1.0 + cooldown)
+    if progress <= start:
+        return 1.0
+    return min_ratio + (1.0 - min_ratio) * (1.0 - (progress - start) / (1.0 - start))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

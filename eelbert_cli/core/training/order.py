@@ -18,9 +18,11 @@ class BatchOrder:
         self.num_rows, self.batch_size, self.grad_accum, self.world_size, self.seed = num_rows, batch_size, grad_accum, world_size, seed
         self._permutations: dict[int, np.ndarray] = {}
 
-    def _permutation(self, epoch: int) -> np.ndarray:
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The row order of one epoch (the last two are kept: a step may span an epoch boundary)."""
         if epoch not in self._permutations:
-            self._permutations = {epoch: np.random.default_rng(derived_seed(self.seed, epoch)).permutation(self.num_rows)}
+            kept = {e: p for e, p in self._permutations.items() if e == epoch - 1}
+            self._permutations = kept | {epoch: np.random.default_rng(derived_seed(self.seed, epoch)).permutation(self.num_rows)}
         return self._permutations[epoch]
 
     def rows(self, step: int, micro: int, rank: int) -> np.ndarray:
@@ -28,4 +30,4 @@ class BatchOrder:
         start = step * per_step + (micro * self.world_size + rank) * self.batch_size
         positions = np.arange(start, start + self.batch_size)
         epochs, offsets = np.divmod(positions, self.num_rows)
-        return np.array([self._permutation(int(e))[o] for e, o in zip(epochs, offsets)])
+        return np.array([self.permutation(int(e))[o] for e, o in zip(epochs, offsets)])

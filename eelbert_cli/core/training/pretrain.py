@@ -33,6 +33,7 @@ from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
 from eelbert_cli.core.targets import resolve_model_config
+from eelbert_cli.core.training.device_step import DeviceBatches, DeviceMaskedLMStep
 from eelbert_cli.core.training.checkpoints import (
     latest_checkpoint, load_extra_state, load_optimizer_state, read_trainer_state, save_checkpoint, save_with_tokenizer,
 )
@@ -50,8 +51,9 @@ FINAL_CHECKPOINT = "checkpoint"
 # evaluation, device, precision, compile — may change when a run is resumed).
 RECIPE_FIELDS = (
     "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "masking", "whole_word_masking", "batch_size", "grad_accum",
-    "lr", "warmup", "schedule", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget",
+    "lr", "warmup", "schedule", "cooldown", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget", "loop",
 )
+SNAPSHOTS = "snapshots"  # wsd runs: one encoder per pretrain.snapshots token count, each with its own cooldown
 DISTILL_FIELDS = ("objective", "teacher", "distill")  # in the recipe only when distilling: masked-LM checkpoints keep theirs
 
 
@@ -68,17 +70,20 @@ class PretrainOutcome:
 
 
 # ----------------------------------------------------------------------------------- the recipe
-def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int | None = None, progress: bool = True) -> PretrainOutcome:
+def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int | None = None, progress: bool = True,
+             deadline: float | None = None) -> PretrainOutcome:
     """Run (or continue) the spec's pretraining. ``stop_after_steps`` pauses the run with a
-    checkpoint after that many steps in this call — for sessions shorter than the budget."""
+    checkpoint after that many steps in this call — for sessions shorter than the budget;
+    ``deadline`` (a ``time.monotonic()`` value) stops it like a SIGTERM would, checkpoint saved."""
     if spec.pretrain is None:
         raise EelbertError("the spec has no 'pretrain' section; see README for its fields")
     runtime = start_runtime(spec.pretrain.device, limit_heap=spec.pretrain.masking == "bernoulli")
     with run_directory_lock(spec.run_dir) if runtime.is_main else nullcontext():
-        return run_pretraining(spec, runtime, resume, stop_after_steps, progress)
+        return run_pretraining(spec, runtime, resume, stop_after_steps, progress, deadline)
 
 
-def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_after_steps: int | None, progress: bool) -> PretrainOutcome:
+def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_after_steps: int | None, progress: bool,
+                    deadline: float | None = None) -> PretrainOutcome:
     """The recipe, on every rank: tokenizer -> model -> packed data -> objective -> loop -> final checkpoint."""
     settings, run_dir = spec.pretrain, spec.run_dir
     checkpoint = resume_checkpoint(spec, resume, runtime)  # refuses another run, or a changed recipe, before writing
@@ -96,10 +101,12 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     if settings.dropout is not None:
         set_dropout(model, settings.dropout)
     model.to(runtime.device).train()
-    objective = make_objective(settings, model, vocabulary, runtime)  # after .to(device): compile only on GPU
+    loop_kind = choose_loop(settings, runtime, len(train_data))
+    objective = make_objective(settings, model, vocabulary, runtime, compile_encoder=settings.compile and loop_kind == "host")
     objective.attach(train_data)
     objective.attach(heldout_data)
-    loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint)
+    loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint, loop_kind)
+    loop.tokenizer, loop.deadline = tokenizer, deadline
     if runtime.is_main:
         write_manifest(spec, run_dir)  # the record changes only once the run is known to be able to continue
 
@@ -108,7 +115,7 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     if paused is not None:
         return PretrainOutcome(run_dir, paused, paused_at_step=loop.step)
 
-    results = {**loop.summary(), "objective": settings.objective, **objective.describe(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
+    results = {**loop.summary(), "loop": loop_kind, "cuda_graph": loop.uses_cuda_graph, "objective": settings.objective, **objective.describe(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
     results |= evaluate_heldout(objective, heldout_data, settings, runtime, spec.seed, loop.dtype)
     if runtime.distributed:
         results["ranks_agree"] = runtime.ranks_agree(model)
@@ -209,17 +216,38 @@ def initial_model(spec: ExperimentSpec, tokenizer_source: str, vocabulary: list[
     return build_model(config, "masked-lm")
 
 
-def make_objective(settings: PretrainSpec, model: EelbertForMaskedLM, vocabulary: list[str], runtime: Runtime) -> Objective:
+def choose_loop(settings: PretrainSpec, runtime: Runtime, train_rows: int) -> str:
+    """``host`` (batches made on the CPU, any objective) or ``device`` (``device_step.py``: masked-LM
+    made and trained on the device without host syncs). ``auto`` takes the device loop on CUDA
+    wherever it applies; asking for it where it cannot apply is an error that says why."""
+    reasons = [
+        why for why, applies in (
+            ("objective is not mlm", settings.objective != "mlm"), ("masking is not static", settings.masking != "static"),
+            ("whole_word_masking is on", settings.whole_word_masking), ("grad_accum is above 1", settings.grad_accum > 1),
+            ("precision is fp16 (needs a loss scaler)", settings.precision == "fp16"), ("the run is distributed", runtime.distributed),
+            (f"{train_rows} training rows are fewer than one batch", train_rows < settings.batch_size),
+        ) if applies
+    ]
+    if settings.loop == "device" and reasons:
+        raise EelbertError(f"pretrain.loop is 'device' but {'; '.join(reasons)}: use loop 'host' or 'auto'")
+    if settings.loop == "auto":
+        return "device" if runtime.device.type == "cuda" and not reasons else "host"
+    return settings.loop
+
+
+def make_objective(settings: PretrainSpec, model: EelbertForMaskedLM, vocabulary: list[str], runtime: Runtime,
+                   compile_encoder: bool | None = None) -> Objective:
     """Masked-LM, or distillation from the spec's teacher (with masked-LM beside it for mlm+distill)."""
     masking, static = MaskingVocabulary.from_tokens(vocabulary), settings.masking == "static"
+    compile_encoder = settings.compile if compile_encoder is None else compile_encoder
     if settings.objective == "mlm":
-        return MaskedLMObjective(model, settings.compile, masking, settings.mask_rate, settings.whole_word_masking, static)
+        return MaskedLMObjective(model, compile_encoder, masking, settings.mask_rate, settings.whole_word_masking, static)
     from eelbert_cli.core.training.general_distillation import DistillationObjective, load_teacher
 
     teacher_path, teacher = load_teacher(settings.teacher, vocabulary)
     mlm_weight = settings.distillation.mlm if settings.objective == "mlm+distill" else 0.0
     objective = DistillationObjective(model, teacher_path, teacher.to(runtime.device), settings.distillation, mlm_weight, masking,
-                                      settings.mask_rate, settings.whole_word_masking, settings.compile, static)
+                                      settings.mask_rate, settings.whole_word_masking, compile_encoder, static)
     return objective.to(runtime.device)
 
 
@@ -258,7 +286,7 @@ class PretrainLoop:
     """One training session: from the checkpoint's state (or step 0) to the budget, a pause or a signal."""
 
     def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: Objective, data: PackedDataset, heldout: PackedDataset,
-                 checkpoint: Path | None) -> None:
+                 checkpoint: Path | None, loop_kind: str = "host") -> None:
         self.spec, self.settings, self.runtime, self.objective = spec, spec.pretrain, runtime, objective
         self.data, self.heldout = data, heldout
         self.model = objective.model
@@ -284,7 +312,28 @@ class PretrainLoop:
         self.metrics_path = spec.run_dir / METRICS_FILE
         if runtime.is_main:
             keep_metrics_until(self.metrics_path, self.step)
+        self.tokenizer = None  # set by the recipe: snapshots are saved with it
+        self.deadline: float | None = None  # time.monotonic() after which the run stops as if signalled
+        self.device_step: DeviceMaskedLMStep | None = None
+        self.capture_graph = False
+        if loop_kind == "device":
+            self._start_device_loop()
 
+    def _start_device_loop(self) -> None:
+        """The training rows go to the device once; batches are made there from the step number."""
+        settings, model = self.settings, self.model
+        rows = self.data.tokens[self.data.global_rows(np.arange(len(self.data)))]
+        batches = DeviceBatches(rows, settings.batch_size, self.spec.seed, settings.mask_rate, self.objective.masking, self.runtime.device)
+        compile_loss = settings.compile and self.runtime.device.type == "cuda"
+        self.device_step = DeviceMaskedLMStep(model, batches, self.dtype, compile_loss)
+        no_dropout = model.config.hidden_dropout_prob == 0 and model.config.attention_probs_dropout_prob == 0
+        self.capture_graph = settings.cuda_graph and self.runtime.device.type == "cuda" and no_dropout
+        if settings.cuda_graph and self.runtime.device.type == "cuda" and not no_dropout:
+            log.info("dropout is on: no CUDA graph (set pretrain.dropout: 0.0 to capture the step)")
+
+    @property
+    def uses_cuda_graph(self) -> bool:
+        return self.device_step is not None and self.device_step.graph is not None
     def _distributed(self, objective: nn.Module) -> nn.Module:
         if not self.runtime.distributed:
             return objective
@@ -302,6 +351,7 @@ class PretrainLoop:
         settings, session_start = self.settings, self.step
         task = bar.task("pretrain", total=self.budget.total_steps or self.budget.seconds, completed=self._position())
         while not self.finished:
+            self.take_due_snapshot()
             lr = self.train_step()
             if self.step % settings.log_every == 0 or self.finished:
                 self.log_row(lr, task)
@@ -311,6 +361,8 @@ class PretrainLoop:
                     append_jsonl(self.metrics_path, {"step": self.step, "tokens": self.tokens, **evaluation})
             if self.step % settings.checkpoint_every == 0 and not self.finished:
                 self.save()
+            if self.deadline is not None and time.monotonic() > self.deadline and self.stop.signal_name is None:
+                self.stop.signal_name = "its time limit"
             if signal_name := self.stop.agreed(self.runtime):
                 saved = self.save()
                 raise TrainingStopped(
@@ -321,10 +373,18 @@ class PretrainLoop:
                 return self.save()
         return None
 
-    def train_step(self) -> float:
-        """One optimiser step over ``grad_accum`` micro-batches; returns the learning rate used."""
+    def scheduled_lr(self) -> float:
+        settings = self.settings
+        progress = self.budget.progress(self.step, self.elapsed)
+        return settings.lr * lr_multiplier(progress, settings.warmup, settings.schedule, settings.min_lr_ratio, settings.cooldown)
+
+    def train_step(self, lr: float | None = None) -> float:
+        """One optimiser step over ``grad_accum`` micro-batches; returns the learning rate used
+        (``lr``: instead of the schedule's, as a snapshot's cooldown does)."""
+        lr = self.scheduled_lr() if lr is None else lr
+        if self.device_step is not None:
+            return self.device_train_step(lr)
         settings, runtime, started = self.settings, self.runtime, time.perf_counter()
-        lr = settings.lr * lr_multiplier(self.budget.progress(self.step, self.elapsed), settings.warmup, settings.schedule, settings.min_lr_ratio)
         set_lr(self.optimizer, lr)
         torch.manual_seed(derived_seed(self.spec.seed, self.step, runtime.rank, 1))  # dropout
         for micro in range(settings.grad_accum):
@@ -351,7 +411,36 @@ class PretrainLoop:
             self.elapsed = runtime.maximum(self.elapsed)  # one clock for all ranks: the same LR, the same last step
         return lr
 
+    def device_train_step(self, lr: float) -> float:
+        """The device loop's step: a few launches (or one graph replay) and no host sync; its
+        sums reach the log window at the next log point."""
+        started = time.perf_counter()
+        set_lr(self.optimizer, lr)
+        self.device_step.batches.set_step(self.step)
+        self.device_step.run(capture=self.capture_graph)
+        if self.settings.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.objective.parameters(), self.settings.clip_norm, foreach=True)
+        self.optimizer.step()
+        if self.device_step.graph is None:
+            self.optimizer.zero_grad(set_to_none=True)  # a captured graph rewrites its gradient buffers instead
+        self.step += 1
+        self.tokens += self.tokens_per_step
+        self.window.add_step(self.tokens_per_step)
+        self.elapsed += time.perf_counter() - started
+        return lr
+
+    def flush_device_sums(self) -> None:
+        """Move the device loop's sums into the log window: the one host sync of a log interval. The
+        wait for the device's queue to drain is training time, so the clock counts it here."""
+        if self.device_step is None:
+            return
+        started = time.perf_counter()
+        loss, correct, count = self.device_step.take_sums()
+        self.window.add_micro_step(torch.tensor(loss, device=self.runtime.device), correct, count, 1)
+        self.elapsed += time.perf_counter() - started
+
     def log_row(self, lr: float, task) -> None:
+        self.flush_device_sums()
         row = self.window.row(self.step, self.tokens, lr, self.elapsed)
         if not math.isfinite(row["loss"]):
             raise self._diverged()
@@ -362,6 +451,7 @@ class PretrainLoop:
 
     def save(self) -> Path | None:
         """A checkpoint of this step (rank 0 writes; every rank waits); refuses a diverged state."""
+        self.flush_device_sums()
         if not self.window.loss_is_finite():
             raise self._diverged()
         if self.runtime.is_main:
@@ -373,6 +463,63 @@ class PretrainLoop:
                                              self.settings.keep_checkpoints, self.objective.extra_state())
         self.runtime.barrier()
         return self.last_good
+
+    # ------------------------------------------------------------------ warmup-stable-decay snapshots
+    def snapshot_plan(self) -> list[tuple[int, int, int]]:
+        """(tokens, stable steps, cooldown steps) per snapshot: stable for S tokens, then decayed for
+        cooldown x S, like the run's own end (``wsd_multiplier``)."""
+        plan = []
+        for tokens in sorted(self.settings.snapshots):
+            total = max(1, round(tokens / self.tokens_per_step))
+            stable = max(1, round(total / (1 + self.settings.cooldown)))
+            plan.append((tokens, stable, max(1, total - stable)))
+        return plan
+
+    def take_due_snapshot(self) -> None:
+        """At a snapshot's stable step: branch off, cool down, save the encoder, and come back to
+        the exact state of the branch point (parameters, optimizer moments, counters)."""
+        for tokens, stable, cooldown in self.snapshot_plan():
+            directory = self.spec.run_dir / SNAPSHOTS / f"tokens-{tokens}"
+            if self.step == stable and not (directory / "snapshot.json").is_file():
+                self.branch_and_save(tokens, cooldown, directory)
+
+    def branch_and_save(self, tokens: int, cooldown_steps: int, directory: Path) -> None:
+        started = time.perf_counter()
+        self.flush_device_sums()
+        kept_parameters = [p.detach().clone() for p in self.objective.parameters()]
+        kept_moments = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()} for p, state in self.optimizer.state.items()}
+        kept_counters, kept_scaler, kept_window = (self.step, self.tokens, self.elapsed), self.scaler.state_dict(), self.window
+        self.window = LogWindow(self.runtime, self.objective.counts_accuracy)  # the branch's own sums
+        peak = self.scheduled_lr()
+        floor = self.settings.lr * self.settings.min_lr_ratio
+        for index in range(cooldown_steps):
+            self.train_step(lr=floor + (peak - floor) * (1.0 - index / cooldown_steps))
+        self.flush_device_sums()
+        branch_loss = self.window.row(self.step, self.tokens, floor, self.elapsed)["loss"]
+        if not math.isfinite(branch_loss):
+            raise self._diverged()
+        record = {"tokens": self.tokens, "steps": self.step, "stable_steps": kept_counters[0], "cooldown_steps": cooldown_steps,
+                  "cooldown_train_loss": branch_loss}
+        record |= evaluate_heldout(self.objective, self.heldout, self.settings, self.runtime, self.spec.seed, self.dtype)
+        if self.runtime.is_main:
+            save_with_tokenizer(self.model, self.tokenizer, directory)
+            write_json(directory / "snapshot.json", record | {"requested_tokens": tokens, "seconds": round(time.perf_counter() - started, 2)})
+            append_jsonl(self.metrics_path, {"snapshot": str(directory.relative_to(self.spec.run_dir)), **record})
+        with torch.no_grad():
+            for parameter, kept in zip(self.objective.parameters(), kept_parameters):
+                parameter.copy_(kept)
+            for parameter, state in self.optimizer.state.items():
+                for key, value in kept_moments[id(parameter)].items():
+                    if torch.is_tensor(value):
+                        state[key].copy_(value)
+                    else:
+                        state[key] = value
+        if self.scaler.is_enabled():
+            self.scaler.load_state_dict(kept_scaler)
+        self.step, self.tokens, self.elapsed = kept_counters
+        kept_window.started += time.perf_counter() - started  # the next log row's tokens/s leaves the branch out
+        self.window = kept_window
+        self.runtime.barrier()
 
     def summary(self) -> dict:
         return {

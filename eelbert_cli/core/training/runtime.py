@@ -37,6 +37,7 @@ class Runtime:
     device: torch.device
     rank: int = 0
     world_size: int = 1
+    launched: bool = False  # started by torchrun: a process group exists even for one process
 
     @property
     def is_main(self) -> bool:
@@ -44,7 +45,7 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.launched
 
     def tensor(self, values: list[float], dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """A tensor fit for this runtime's collectives."""
@@ -122,12 +123,13 @@ def start_runtime(preference: str, limit_heap: bool = True) -> Runtime:
         limit_heap_fragmentation()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    launched = "TORCHELASTIC_RUN_ID" in os.environ  # torchrun sets it, also with --nproc_per_node 1
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return Runtime(device, dist.get_rank() if world_size > 1 else 0, world_size)
+        torch.cuda.set_device(device)  # before NCCL starts, so each rank talks from its own GPU
+    if (world_size > 1 or launched) and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Runtime(device, dist.get_rank() if dist.is_initialized() else 0, world_size, launched)
 
 
 class StopRequest:
