@@ -39,8 +39,21 @@ class _MainRankOnly(logging.Filter):
         return is_main_process() or record.levelno >= logging.ERROR
 
 
+_WARNED: set[str] = set()  # warnings already given in this command
+
+
+def warn_once(message: str) -> None:
+    """A warning given once per command however often its code path runs (fine-tuning builds its
+    starting model for every config and seed, and once more to save the selected one)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    """``eelbert: message`` lines on stderr, rank 0 only (errors from any rank)."""
+    """``eelbert: message`` lines on stderr, rank 0 only (errors from any rank); a new command's
+    warnings are given afresh."""
+    _WARNED.clear()
     if not any(isinstance(handler, _StderrHandler) for handler in log.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("eelbert: %(message)s"))

@@ -9,7 +9,6 @@ registers the ``eelbert`` model type with transformers' Auto classes, so
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
@@ -29,7 +28,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from eelbert_cli.core.console import log
+from eelbert_cli.core.console import warn_once
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config
 from eelbert_cli.core.model.embedding import HashEmbedding, HashTiedDecoder
@@ -199,13 +198,6 @@ def _loader(path: Path, model_type: str, task: str, config_updates: dict) -> tup
     return AUTO_CLASSES[task], {k: v for k, v in config_updates.items() if k != "classifier_pooling"}
 
 
-@functools.cache
-def _announce_new_head(path: Path, stored_labels: int, wanted_labels: int) -> None:
-    """Once per checkpoint and label counts: fine-tuning builds the model for every config and seed."""
-    log.warning("%s has a classifier for %d labels and the task has %d: starting a new classifier head (its weights are not used)",
-                path, stored_labels, wanted_labels)
-
-
 def _check_mismatched_shapes(path: Path, mismatched: set[tuple[str, torch.Size, torch.Size]]) -> None:
     """A classifier of another label count is replaced (with a warning); any other tensor whose
     shape differs from what the config builds means weights and config do not belong together."""
@@ -218,7 +210,8 @@ def _check_mismatched_shapes(path: Path, mismatched: set[tuple[str, torch.Size, 
         )
     for key, stored, built in mismatched:
         if key.endswith("classifier.weight"):
-            _announce_new_head(path, int(stored[0]), int(built[0]))
+            warn_once(f"{path} has a classifier for {stored[0]} labels and the task has {built[0]}: "
+                      "starting a new classifier head (its weights are not used)")
 
 
 def load_model(path: str | Path, task: str = "base", **config_updates) -> nn.Module:
