@@ -245,6 +245,8 @@ def test_glue_directory_missing_a_file(tmp_path):
     (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "model_type": "gpt2"})), "'gpt2'"),
     (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "hash": {"kind": "ngram", "ngram_min": 9, "ngram_max": 2}})), "invalid 'hash' entry"),
     (lambda d: (d / "model.safetensors").rename(d / "pytorch_model.bin"), "safetensors"),
+    (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "intermediate_size": 128})),
+     "do not match its config.json"),
 ])
 def test_damaged_checkpoints_are_refused_when_fine_tuning_from_them(finetuned, tmp_path, damage, expect):
     checkpoint = tmp_path / "checkpoint"
