@@ -6,12 +6,19 @@ transformers' step is what ``run_mlm.py`` trains: logits for every position over
 vocabulary, cross-entropy with -100 on unmasked positions. Ours projects only the masked positions.
 Both use the same masked batches, AdamW and gradient clipping; tokens/s counts input tokens.
 
+With ``--loops``, the real trainer's two loops on one spec: the host loop (batches made on the CPU
+from a torch.Generator, moved to the device) vs the device loop (core/training/device_step.py: data
+resident on the device, counter-hash masks, no host sync per step; a CUDA graph on GPUs). On a CPU
+the device loop must not be slower; its point is the GPU, where the call of 2026-12-04 measured it
+(docs/results/gpu/README.md).
+
 The trainer comparison is the cost of variable shapes: Bernoulli masking changes the number of
 masked positions every step, so the trainer serves large allocations from mmap (page faults on every
 tensor) to stop heap growth; static masking keeps one shape and the default heap.
 
     python benchmarks/bench_pretrain.py --json
     python benchmarks/bench_pretrain.py --trainer --json
+    python benchmarks/bench_pretrain.py --loops --json
 """
 
 from __future__ import annotations
@@ -73,7 +80,7 @@ def transformers_reference(preset: str, vocabulary: list[str]):
     return training_step(lambda inputs, labels: model(input_ids=inputs, labels=labels).loss, list(model.parameters()))
 
 
-def trainer_child(masking: str, preset: str, batch: int, steps: int, out: str) -> None:
+def trainer_child(masking: str, preset: str, batch: int, steps: int, out: str, loop: str = "host") -> None:
     """One fresh process: ``pretrain`` on the news pack for ``steps`` steps; prints its figures as JSON."""
     from eelbert_cli.core.console import configure_logging
     from eelbert_cli.core.spec import validate_spec
@@ -84,11 +91,26 @@ def trainer_child(masking: str, preset: str, batch: int, steps: int, out: str) -
         "name": f"bench-{masking}", "output_dir": out, "model": preset, "tokenizer": "bert-base-uncased",
         "pretrain": {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "batch_size": batch, "masking": masking,
                      "dropout": 0.0, "lr": 2e-3, "budget": {"steps": steps}, "log_every": steps, "checkpoint_every": 10 * steps,
-                     "eval_batches": 1},
+                     "eval_batches": 1, "loop": loop},
     })
     results = pretrain(spec, progress=False).results
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"tokens_per_second": results["tokens_per_second"], "peak_rss_mb": round(peak_mb)}))
+
+
+def compare_loops(args) -> dict:
+    """Host loop vs device loop, static masking, fresh processes, alternated ``--repeats`` times."""
+    figures: dict[str, list[float]] = {"host": [], "device": []}
+    for _ in range(args.repeats):
+        for loop in ("host", "device"):
+            with tempfile.TemporaryDirectory() as out:
+                command = [sys.executable, __file__, "--trainer-child", "static", "--loop", loop, "--presets", args.presets[0],
+                           "--batch", str(args.batch), "--steps", str(args.steps), "--out", out]
+                done = subprocess.run(command, check=True, capture_output=True, text=True)
+                figures[loop].append(json.loads(done.stdout.strip().splitlines()[-1])["tokens_per_second"])
+    best = {loop: max(values) for loop, values in figures.items()}
+    return {"preset": args.presets[0], "batch": args.batch, "seq_len": 128, "steps": args.steps, "torch_threads": torch.get_num_threads(),
+            "tokens_per_second": figures, "best": best, "ratio_device_to_host": round(best["device"] / best["host"], 3)}
 
 
 def compare_trainer(args) -> dict:
@@ -109,6 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--trainer", action="store_true", help="the real trainer: static vs Bernoulli masking, fresh processes")
+    parser.add_argument("--loops", action="store_true", help="the real trainer: host loop vs device loop, fresh processes")
+    parser.add_argument("--repeats", type=int, default=2, help="--loops: alternating runs per loop (the best counts)")
+    parser.add_argument("--loop", default="host", help=argparse.SUPPRESS)
     parser.add_argument("--trainer-child", choices=["static", "bernoulli"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32)
@@ -117,7 +142,11 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["bert-tiny", "eelbert-tiny"])
     args = parser.parse_args()
     if args.trainer_child:
-        return trainer_child(args.trainer_child, args.presets[0], args.batch, args.steps, args.out)
+        return trainer_child(args.trainer_child, args.presets[0], args.batch, args.steps, args.out, args.loop)
+    if args.loops:
+        result = compare_loops(args)
+        print(json.dumps(result, indent=2) if args.json else result)
+        return
     if args.trainer:
         result = compare_trainer(args)
         print(json.dumps(result, indent=2) if args.json else result)

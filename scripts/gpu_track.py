@@ -178,7 +178,7 @@ def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: floa
         record["stopped"] = str(stopped)
     except (EelbertError, RuntimeError) as error:  # one model's failure must not cost the others
         record["error"] = f"{type(error).__name__}: {error}"
-    record["snapshots"] = [json.loads(p.read_text()) for p in sorted(spec.run_dir.glob("snapshots/*/snapshot.json"))]
+    record["snapshots"] = sorted((json.loads(p.read_text()) for p in spec.run_dir.glob("snapshots/*/snapshot.json")), key=lambda s: s["tokens"])
     record["pretrain_seconds"] = round(record.get("elapsed_seconds") or 0.0, 1)
     record["snapshot_seconds"] = round(sum(s.get("seconds", 0.0) for s in record["snapshots"]), 1)
     record |= bring_back(spec.run_dir, out, model)
@@ -335,6 +335,42 @@ def cuda_proof(root: Path, seconds: float) -> dict:
     return report
 
 
+# ----------------------------------------------------------------------------------- on the CPU, after
+FINETUNE_SPEC = SPECS / "finetune.yaml"
+
+
+def encoders_by_priority(back: Path) -> list[tuple[str, str, Path]]:
+    """(model, encoder name, directory) for every encoder that came back: each model's final encoder
+    first, then the eelbert-tiny snapshots (the transfer question), then the others', largest first."""
+    found = []
+    for model_dir in sorted(p for p in back.iterdir() if (p / "encoders").is_dir()):
+        for encoder in (model_dir / "encoders").iterdir():
+            tokens = json.loads((encoder / "snapshot.json").read_text())["tokens"] if (encoder / "snapshot.json").is_file() else None
+            found.append((model_dir.name, encoder.name, encoder, tokens))
+
+    def rank(item):
+        model, name, _, tokens = item
+        return (name != "final", model != "eelbert-tiny", MODELS.index(model) if model in MODELS else 9, -(tokens or 0))
+
+    return [(model, name, path) for model, name, path, _ in sorted(found, key=rank)]
+
+
+def finetune(back: Path, runs: Path, limit: int | None) -> int:
+    """Fine-tune every encoder that came back (``experiments/gpu/finetune.yaml``), most telling first;
+    finished runs are skipped, so this resumes across sessions. Reports come from ``eelbert report``."""
+    done = 0
+    for model, name, encoder in encoders_by_priority(back):
+        if limit is not None and done >= limit:
+            break
+        run_name = f"{back.name}-{model}-{name}"
+        command = cli("run", str(FINETUNE_SPEC), "--set", f"model={encoder}", "--set", f"name={run_name}",
+                      "--set", f"output_dir={runs / run_name}")
+        print(f"fine-tuning {model} {name}: {' '.join(command[2:])}", flush=True)
+        subprocess.run(command, check=True)
+        done += 1
+    return 0
+
+
 # ----------------------------------------------------------------------------------- the carry
 def prepare(directory: Path, wheels: bool) -> None:
     """The carry folder: the packed corpus in an eelbert cache, its token file xz-compressed (~1 byte
@@ -395,7 +431,13 @@ def main() -> int:
     proof_parser.add_argument("out", type=Path)
     proof_parser.add_argument("--seconds", type=float, default=PROOF_SECONDS)
     proof_parser.add_argument("--set", dest="overrides", action="append", default=[])
+    finetune_parser = commands.add_parser("finetune", help="fine-tune the encoders a call brought back, on the CPU")
+    finetune_parser.add_argument("back", type=Path, help="the folder the archives were extracted into (one folder per model)")
+    finetune_parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the fine-tuning runs go")
+    finetune_parser.add_argument("--limit", type=int, default=None, help="stop after this many encoders")
     args = parser.parse_args()
+    if args.command == "finetune":
+        return finetune(args.back, args.runs, args.limit)
     if args.command == "prepare":
         prepare(args.directory, args.wheels)
         return 0
