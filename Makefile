@@ -19,16 +19,28 @@ $(BIN)/eelbert: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+# Targets find their specs: an experiment folder's leaf specs (its _-files are bases), in natural
+# order (3m before 10m), and teacher-*.yaml first, so a run that others read (a teacher, a pretraining)
+# comes before them; a subfolder (curve/lr) runs after its parent. Every run lands in
+# runs/FOLDER-NAME (curve/lr/bert-tiny-0.yaml: runs/curve-lr-bert-tiny-0). Adding a spec to a
+# folder adds it to its target and its report.
+leaves = $(shell ls -1 experiments/$(1)/*.yaml | grep -v '/_[^/]*$$' | LC_ALL=C sort -V)
+teachers = $(foreach s,$(call leaves,$(1)),$(if $(findstring /teacher-,$(s)),$(s)))
+students = $(foreach s,$(call leaves,$(1)),$(if $(findstring /teacher-,$(s)),,$(s)))
+specs = $(call teachers,$(1)) $(call students,$(1))
+runs-of = $(foreach s,$(1),runs/$(subst /,-,$(patsubst experiments/%.yaml,%,$(s))))
+run-all = for spec in $(1); do $(BIN)/eelbert run $$spec || exit 1; done
+
 # The main job on the built-in offline default: the two shipped pretrained encoders (eelbert-tiny and
 # uno-eelbert, 100M tokens of masked-LM each, experiments/curve/) fine-tuned on rotten-tomatoes beside
 # their from-scratch twins and bert-tiny from scratch (1 seed, 2 epochs, the same vocabulary), the
 # report with sizes, then the two task-distilled hash models that ship with the toolkit scored on the
 # same dev split. ~3 minutes on 2 cores with the install; re-running skips what is finished.
-DEMO_RUNS = eelbert-tiny-pretrained eelbert-tiny-scratch uno-eelbert-pretrained uno-eelbert-scratch bert-tiny-scratch
+DEMO_SPECS = $(call specs,demo)
 DEMO_SHIPPED = eelbert-tiny-sentiment uno-eelbert-sentiment
 demo: install
-	for spec in $(DEMO_RUNS); do $(BIN)/eelbert run experiments/demo/$$spec.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(DEMO_RUNS),runs/demo-$(r)) -o runs/demo-report \
+	$(call run-all,$(DEMO_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(DEMO_SPECS)) -o runs/demo-report \
 		$(foreach r,eelbert-tiny uno-eelbert,--baseline demo-$(r)-pretrained=demo-bert-tiny-scratch)
 	@echo "The hash models that ship with eelbert, task-distilled from MiniLM (make distill; 1.9 MB and 1.1 MB of weights):"
 	for model in $(DEMO_SHIPPED); do $(BIN)/eelbert evaluate $$model || exit 1; done
@@ -42,54 +54,55 @@ bench: install
 	$(BIN)/python benchmarks/bench_inference.py --json
 
 # The committed CPU-scale results (docs/results/): ~1 hour on 2 cores. Finished stages are skipped.
-TINY_RUNS = tiny/bert-tiny tiny/eelbert-tiny tiny/uno-eelbert tiny/bert-tiny-scratch tiny/eelbert-tiny-scratch tiny/uno-eelbert-scratch
-HASH_RUNS = hash/token-tiny hash/token-uno hash/learned-uno
+TINY_SPECS = $(call specs,tiny)
+HASH_SPECS = $(call specs,hash)
 results: install
-	for spec in $(TINY_RUNS) $(HASH_RUNS); do $(BIN)/eelbert run experiments/$$spec.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(TINY_RUNS),runs/$(subst /,-,$(r))) -o docs/results/tiny
-	$(BIN)/eelbert report runs/tiny-bert-tiny runs/tiny-eelbert-tiny runs/tiny-uno-eelbert $(foreach r,$(HASH_RUNS),runs/$(subst /,-,$(r))) -o docs/results/hash
+	$(call run-all,$(TINY_SPECS) $(HASH_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(TINY_SPECS)) -o docs/results/tiny
+	$(BIN)/eelbert report $(filter-out %-scratch,$(call runs-of,$(TINY_SPECS))) $(call runs-of,$(HASH_SPECS)) -o docs/results/hash
 
-# Task distillation (docs/results/distill/): the MiniLM teacher, then bert-tiny, eelbert-tiny and
-# uno-eelbert fine-tuned plain, distilled, distilled with 4 augmented copies, and with 8 copies
-# (neighbour replacement); 3 seeds each. About 3 hours on 2 cores. Finished stages are skipped.
-DISTILL_RUNS = eelbert-tiny-plain eelbert-tiny-kd-aug bert-tiny-plain bert-tiny-kd-aug uno-eelbert-plain uno-eelbert-kd-aug \
-	eelbert-tiny-kd bert-tiny-kd uno-eelbert-kd eelbert-tiny-kd-aug8 uno-eelbert-kd-aug8 bert-tiny-kd-aug8
+# Task distillation (docs/results/distill/): the MiniLM teacher (teacher-minilm.yaml, first), then
+# bert-tiny, eelbert-tiny and uno-eelbert fine-tuned plain, distilled, distilled with 4 augmented
+# copies, and with 8 copies (neighbour replacement); 3 seeds each. About 3 hours on 2 cores.
+DISTILL_SPECS = $(call specs,distill)
 distill: install
-	$(BIN)/eelbert run experiments/distill/teacher-minilm.yaml
-	for run in $(DISTILL_RUNS); do $(BIN)/eelbert run experiments/distill/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach m,eelbert-tiny bert-tiny uno-eelbert,$(foreach t,plain kd kd-aug kd-aug8,runs/distill-$(m)-$(t))) -o docs/results/distill
+	$(call run-all,$(DISTILL_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(call students,distill)) -o docs/results/distill
 
 # General distillation (docs/results/gdistill/): MiniLM into each tiny model vs masked-LM alone, at
 # one budget of 8 student-minutes each on news, then the shared fine-tuning (3 seeds). The first
 # distilled run fills the teacher cache (a one-off ~6 min, a few GB in the user cache).
-GDISTILL_RUNS = eelbert-tiny-distill eelbert-tiny-mlm-distill eelbert-tiny-mlm uno-eelbert-distill uno-eelbert-mlm bert-tiny-distill bert-tiny-mlm
+GDISTILL_SPECS = $(call specs,gdistill)
 gdistill: install
-	for run in $(GDISTILL_RUNS); do $(BIN)/eelbert run experiments/gdistill/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(GDISTILL_RUNS),runs/gdistill-$(r)) -o docs/results/gdistill
+	$(call run-all,$(GDISTILL_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(GDISTILL_SPECS)) -o docs/results/gdistill
 
 # The vocabulary choice (docs/results/vocab/): eelbert-tiny masked-LM for 8 minutes with an 8k
-# WordPiece trained on news, against bert-base-uncased's (gdistill's masked-LM control).
+# WordPiece trained on news, against bert-base-uncased's (gdistill's masked-LM control) and no
+# pretraining (distill's plain eelbert-tiny). The two controls run here too (skipped when done).
+VOCAB_SPECS = experiments/gdistill/eelbert-tiny-mlm.yaml $(call specs,vocab) experiments/distill/eelbert-tiny-plain.yaml
 vocab: install
-	$(BIN)/eelbert run experiments/gdistill/eelbert-tiny-mlm.yaml
-	$(BIN)/eelbert run experiments/vocab/eelbert-tiny-wordpiece-8k.yaml
-	$(BIN)/eelbert report runs/gdistill-eelbert-tiny-mlm runs/vocab-eelbert-tiny-wordpiece-8k runs/distill-eelbert-tiny-plain -o docs/results/vocab
+	$(call run-all,$(VOCAB_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(VOCAB_SPECS)) -o docs/results/vocab
 
 # The budget curve (docs/results/curve/): bert-tiny and eelbert-tiny at 0, 3M, 10M, 30M and 100M
 # tokens of masked-LM on prose (8k vocabulary, one recipe), uno-eelbert and the token hash at 0 and
 # 100M; each fine-tuned on rotten-tomatoes and trec (3 seeds). ~9 hours on 2 cores, resumable:
 # re-running continues an interrupted pretraining from its latest checkpoint and skips what is done.
-CURVE_RUNS = $(foreach m,eelbert-tiny bert-tiny,$(m)-0 $(m)-3m $(m)-10m $(m)-30m $(m)-100m) \
-	uno-eelbert-0 uno-eelbert-100m eelbert-tiny-token-hash-0 eelbert-tiny-token-hash-100m
-# Then two fine-tuning probes on the 0 and 100M points (docs/results/curve/lr, .../pooling): ~40 min.
-PROBE_RUNS = bert-tiny-0 bert-tiny-100m eelbert-tiny-0 eelbert-tiny-100m
+# Then two fine-tuning probes on the 0 and 100M points (docs/results/curve/lr, .../pooling; their
+# 100M specs read the curve's checkpoints): ~40 min.
+CURVE_SPECS = $(call specs,curve)
 curve: install
-	for run in $(CURVE_RUNS); do $(BIN)/eelbert run experiments/curve/$$run.yaml || exit 1; done
-	$(BIN)/eelbert report $(foreach r,$(CURVE_RUNS),runs/curve-$(r)) -o docs/results/curve --keep-records
-	for probe in lr pooling; do \
-	  for run in $(PROBE_RUNS); do $(BIN)/eelbert run experiments/curve/$$probe/$$run.yaml || exit 1; done; \
-	  $(BIN)/eelbert report $(foreach r,$(PROBE_RUNS),runs/curve-$$probe-$(r)) -o docs/results/curve/$$probe --keep-records \
-	    --baseline curve-$$probe-eelbert-tiny-100m=curve-$$probe-bert-tiny-100m || exit 1; \
-	done
+	$(call run-all,$(CURVE_SPECS))
+	$(BIN)/eelbert report $(call runs-of,$(CURVE_SPECS)) -o docs/results/curve --keep-records
+	$(foreach probe,lr pooling,$(call curve-probe,$(probe)))
+
+define curve-probe
+$(call run-all,$(call specs,curve/$(1)))
+	$(BIN)/eelbert report $(call runs-of,$(call specs,curve/$(1))) -o docs/results/curve/$(1) --keep-records \
+	  --baseline curve-$(1)-eelbert-tiny-100m=curve-$(1)-bert-tiny-100m
+	
+endef
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
