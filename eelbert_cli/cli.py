@@ -78,7 +78,9 @@ def _error_line(message: str) -> None:
 
 def _internal_error(error: Exception) -> None:
     """A bug of ours, not the user's input: one line asking for a report, the traceback in a log; exit code 1."""
-    line = internal_error_line(error, write_internal_error_log(error))
+    from eelbert_cli.core.data.resources import cache_dir
+
+    line = internal_error_line(error, write_internal_error_log(error, cache_dir() / "logs"))
     error_console.print(Text.assemble(("internal error:", "bold red"), line.removeprefix("internal error:")), highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
 
@@ -155,7 +157,7 @@ def finetune_command(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune one task over the spec's grid; select on dev; save the model and results."""
-    from eelbert_cli.core.evaluation.stages import run_finetune
+    from eelbert_cli.core.finetuning.stages import run_finetune
     from eelbert_cli.core.reporting.tables import finetune_table
 
     experiment = _experiment(spec, overrides)
@@ -172,7 +174,7 @@ def glue_command(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune and score GLUE tasks; print every metric and the GLUE score under both rules."""
-    from eelbert_cli.core.evaluation.stages import run_glue, update_results
+    from eelbert_cli.core.finetuning.stages import run_glue, update_results
     from eelbert_cli.core.reporting.tables import glue_table
 
     experiment = _experiment(spec, list(overrides or []) + ([f"glue.data_dir={data_dir}"] if data_dir else []))
@@ -192,14 +194,21 @@ def evaluate_command(
     task: Annotated[Optional[str], typer.Option(help="Task name; default: the one saved with the model.")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="GLUE data directory; default: the hub.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split to score; default: the task's first dev split.")] = None,
-    predictions: Annotated[Optional[Path], typer.Option(help="Also write predictions here (index<TAB>prediction).")] = None,
+    predictions: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write predictions here (index<TAB>prediction): a new or regular file, never the data, a link or a device."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score a fine-tuned checkpoint on a split, or write its predictions where labels are hidden."""
     from eelbert_cli.core.evaluation.evaluate import evaluate_checkpoint
+    from eelbert_cli.core.files import check_output_file
 
+    checkpoint = _model_dir(checkpoint)
+    if predictions is not None:
+        check_output_file(predictions, "--predictions", _custom_task_files(checkpoint), (checkpoint,))
     _quiet_transformers()
-    result = evaluate_checkpoint(_model_dir(checkpoint), task, data_dir, split, predictions)
+    result = evaluate_checkpoint(checkpoint, task, data_dir, split, predictions)
     if as_json:
         print(json.dumps(asdict(result), indent=2))
         return
@@ -207,6 +216,18 @@ def evaluate_command(
     console.print(f"{result.task} {result.split} ({result.examples:,} examples): {scores}")
     if result.predictions_file:
         console.print(f"predictions: {result.predictions_file}")
+
+
+def _custom_task_files(checkpoint: Path) -> tuple[Path, ...]:
+    """The data files a fine-tuned custom-task model's task.json names (what evaluate reads)."""
+    try:
+        saved = json.loads((checkpoint / "task.json").read_text(encoding="utf-8"))
+        task = saved.get("custom_task") if isinstance(saved, dict) else None
+    except (OSError, ValueError):
+        return ()  # evaluate itself says what is wrong with the record
+    if not isinstance(task, dict):
+        return ()
+    return tuple(Path(value) for key, value in task.items() if key in ("train", "validation", "test") and isinstance(value, str))
 
 
 @command("report")
@@ -241,6 +262,7 @@ def size_report_command(
     overrides: SetOption = None,
 ) -> None:
     """What each model costs on disk once fine-tuned, and how much smaller it is than its BERT twin."""
+    from eelbert_cli.core.manifest import write_manifest
     from eelbert_cli.core.reporting.size import size_report
     from eelbert_cli.core.reporting.tables import SIZE_FOOTNOTE, size_table, write_size_outputs
     from eelbert_cli.core.targets import resolve_target
@@ -253,6 +275,7 @@ def size_report_command(
         report = size_report(resolved.name, resolved.config, twin_cache)
         reports.append(report)
         if resolved.spec is not None:
+            write_manifest(resolved.spec)
             write_size_outputs(resolved.spec, report)
     if as_json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))
@@ -310,7 +333,7 @@ def inspect_embedding_command(
 @command("export")
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (RUN_DIR/finetuned/TASK).")],
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Export directory (replaced as a whole).")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Export directory: new, empty or an earlier export (replaced as a whole).")],
     quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantization of the weights.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option(min=2, help="Longest input the export accepts (default: the fine-tuning length).")] = None,
 ) -> None:
@@ -335,7 +358,10 @@ def predict_command(
     target: Annotated[Path, typer.Argument(help="An export directory (torch-free runtime) or a fine-tuned checkpoint (torch).")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to label (or use --input).")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", help="A .txt (one text per line), .jsonl or .csv file.")] = None,
-    output: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: print them).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(help="Write JSON lines here (default: print them): a new or regular file, never the input, a symbolic link or a device."),
+    ] = None,
     column: Annotated[str, typer.Option(help="Text field of a .jsonl/.csv input.")] = "text",
     pair_column: Annotated[Optional[str], typer.Option(help="Second text field, for sentence-pair tasks.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -345,6 +371,10 @@ def predict_command(
 
     if bool(texts) == bool(input_file):
         raise EelbertError("give texts on the command line or --input FILE (one of the two)")
+    if output is not None:
+        from eelbert_cli.core.files import check_output_file
+
+        check_output_file(output, "--output", (input_file,), (_model_dir(target),))
     examples = read_examples(input_file, column, pair_column) if input_file else [(text, None) for text in texts]
     check_examples(examples, str(input_file or "command line"))
     from eelbert_cli.core.export.runtime import is_export_dir

@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,21 @@ from eelbert_cli import __version__
 from eelbert_cli.core.console import log
 from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.files import read_json_object, replacing
+from eelbert_cli.core.files import (
+    check_replaceable_directory,
+    enclosing_run_dir,
+    read_json_object,
+    replacing,
+    run_directory_lock,
+    sibling_lock,
+)
 from eelbert_cli.core.model.hashing import hash_vectors_numpy
 from eelbert_cli.core.model.modeling import load_model
 
 MODEL_FILE = "model.onnx"
+INT8_MODEL_FILE = "model.int8.onnx"
 WORD_TABLE_FILE = "word_embeddings.npy"
+EXPORT_OWNED = {MODEL_FILE, INT8_MODEL_FILE, WORD_TABLE_FILE, "tokenizer.json"}  # besides export.json: all an export holds
 INPUTS = ("inputs_embeds", "attention_mask", "token_type_ids")
 TEST_STRINGS = ("[CLS]", "play", "##ing", "unbelievable", "é")
 TEST_VALUES = 8
@@ -132,8 +142,32 @@ def verify(graph: nn.Module, model_path: Path, hidden: int, max_len: int) -> flo
     return worst
 
 
+def check_export_target(checkpoint: Path, output_dir: Path) -> None:
+    """``output_dir`` is replaced as a whole: only a new or empty directory or an earlier export
+    (export.json and the files an export writes, nothing else) may be, never the checkpoint, a run
+    directory or the user's files."""
+    if output_dir.exists() and checkpoint.exists() and output_dir.resolve() == checkpoint.resolve():
+        raise EelbertError(f"-o {output_dir} is the checkpoint being exported; give another directory (nothing was written)")
+    if output_dir.exists() and output_dir.resolve() == Path.cwd().resolve():
+        raise EelbertError(f"-o {output_dir} is the current directory; give a directory inside it (nothing was written)")
+    check_replaceable_directory(output_dir, "-o", EXPORT_FILE, EXPORT_OWNED, "export")
+
+
 def export_model(checkpoint: Path, output_dir: Path, quantize: str | None = None, max_seq_len: int | None = None) -> dict:
-    """Write ``output_dir`` (replaced as a whole, atomically) and return its export.json."""
+    """Write ``output_dir`` (replaced as a whole: the old export stays complete until the new one is)
+    and return its export.json. Inside a run directory the export holds that run's lock."""
+    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    check_export_target(checkpoint, output_dir)
+    with ExitStack() as locks:
+        run_dir = enclosing_run_dir(output_dir)
+        if run_dir is not None:
+            locks.enter_context(run_directory_lock(run_dir))
+        locks.enter_context(sibling_lock(output_dir))
+        check_export_target(checkpoint, output_dir)  # again, under the locks: another export may just have finished
+        return _export(checkpoint, output_dir.resolve() if output_dir.name in ("", "..") else output_dir, quantize, max_seq_len)
+
+
+def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_len: int | None) -> dict:
     record = read_task_record(checkpoint)
     model = load_model(checkpoint, "sequence-classification").eval()
     config = model.config
@@ -151,7 +185,7 @@ def export_model(checkpoint: Path, output_dir: Path, quantize: str | None = None
         difference = verify(graph, fp32, config.hidden_size, length)
         shipped = fp32
         if quantize == "int8":
-            shipped = staging / "model.int8.onnx"
+            shipped = staging / INT8_MODEL_FILE
             quantize_int8(fp32, shipped)
             fp32.unlink()
         shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")

@@ -13,16 +13,17 @@ writes tables, ``plots.py`` draws.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.files import write_atomic
+from eelbert_cli.core.files import replacing, write_atomic
 from eelbert_cli.core.reporting.plots import plot_pretraining_loss, plot_score_vs_size, plot_score_vs_tokens
 from eelbert_cli.core.reporting.render import csv_report, markdown_report, row_json, screen_tables, task_order
-from eelbert_cli.core.reporting.runs import RUN_FILES, RunRow, load_runs
+from eelbert_cli.core.reporting.runs import RUN_FILES, RunRow, load_run, load_runs
 from eelbert_cli.core.reporting.twins import match_twins
 
 MARKDOWN_FILE = "report.md"
@@ -66,27 +67,34 @@ def parse_baselines(items: list[str] | None) -> dict[str, str]:
 
 def keep_run_records(run_dirs: list[Path], records_dir: Path) -> list[Path]:
     """Copy each run's record files (the ones a report reads) to ``records_dir/<run dir name>``;
-    returns the copies in the order given. A run already there is used as it is."""
+    returns the copies in the order given. A run already there is used as it is. Every run's
+    records are read and checked before the first copy is written: a broken record fails the
+    report with every kept copy as it was, never overwriting a good copy first."""
     names = [Path(d).resolve().name for d in run_dirs]
     clashing = sorted({name for name in names if names.count(name) > 1})
     if clashing:
         raise EelbertError(f"--keep-records: two run directories are named {clashing[0]}; their records would overwrite each other")
-    kept = []
+    if records_dir.exists() and not records_dir.is_dir():
+        raise EelbertError(f"--keep-records: {records_dir} is a file; the kept records go into that directory")
+    copies = []
     for run_dir, name in zip(run_dirs, names):
         target = records_dir / name
-        kept.append(target)
         if Path(run_dir).resolve() == target.resolve():
             continue
-        if not Path(run_dir).is_dir():
-            raise EelbertError(f"{run_dir} is not a directory (give run directories, e.g. runs/<name>)")
+        load_run(Path(run_dir))  # the whole check a report makes, before anything is written
+        if target.exists() and not target.is_dir():
+            raise EelbertError(f"--keep-records: {target} is a file; it should hold the kept records of {run_dir}")
+        copies.append((Path(run_dir), target))
+    for run_dir, target in copies:
         target.mkdir(parents=True, exist_ok=True)
         for file_name in RUN_FILES:
-            source = Path(run_dir) / file_name
+            source = run_dir / file_name
             if source.is_file():
-                write_atomic(target / file_name, source.read_text(encoding="utf-8"))
+                with replacing(target / file_name) as partial:
+                    shutil.copyfile(source, partial)  # the bytes as they are: a record is copied, never re-encoded
             else:
                 (target / file_name).unlink(missing_ok=True)  # a stale record would describe another run
-    return kept
+    return [records_dir / name for name in names]
 
 
 def build_report(
