@@ -89,13 +89,15 @@ def planned_tokens_per_step() -> int:
     return settings.batch_size * settings.seq_len
 
 
-def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, elapsed: float = 0.0) -> dict:
+def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, elapsed: float = 0.0,
+              models: tuple[str, ...] = MODELS, proof: bool = True) -> dict:
     """The call's time split and each model's token budget, from a throughput (planned or measured).
     Every model gets the same budget; snapshot cooldowns add ``cooldown x sum(fractions)`` tokens."""
     snapshot_overhead = 0.2 * sum(SNAPSHOT_FRACTIONS)
-    other = elapsed + (0 if elapsed else CHECK_SECONDS_PLANNED) + len(MODELS) * SETUP_SECONDS_PER_MODEL + MARGIN_SECONDS
-    pretrain_seconds = max(seconds - PROOF_SECONDS - other, 0.0)
-    seconds_per_token = (1 + snapshot_overhead) * sum(1 / (tokens_per_second * SPEED_RELATIVE_TO_EELBERT_TINY[m]) for m in MODELS)
+    proof_seconds = PROOF_SECONDS if proof else 0.0
+    other = elapsed + (0 if elapsed else CHECK_SECONDS_PLANNED) + len(models) * SETUP_SECONDS_PER_MODEL + MARGIN_SECONDS
+    pretrain_seconds = max(seconds - proof_seconds - other, 0.0)
+    seconds_per_token = (1 + snapshot_overhead) * sum(1 / (tokens_per_second * SPEED_RELATIVE_TO_EELBERT_TINY.get(m, 1.0)) for m in models)
     unit = tokens_per_step * 16  # the snapshot points fall on whole steps
     tokens = min(int(pretrain_seconds / seconds_per_token) // unit * unit, MAX_TOKENS_PER_MODEL // unit * unit)
     spent = tokens * seconds_per_token
@@ -103,9 +105,9 @@ def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, el
         "tokens_per_model": max(tokens, unit),
         "snapshots": [int(tokens * fraction) for fraction in SNAPSHOT_FRACTIONS],
         "pretrain_seconds": round(spent, 1),
-        "other_seconds": round(seconds - PROOF_SECONDS - spent, 1),
-        "proof_seconds": PROOF_SECONDS,
-        "pretrain_fraction": round(spent / (seconds - PROOF_SECONDS), 3),  # of the script's wall time, the CUDA proof excluded
+        "other_seconds": round(seconds - proof_seconds - spent, 1),
+        "proof_seconds": proof_seconds,
+        "pretrain_fraction": round(spent / (seconds - proof_seconds), 3),  # of the script's wall time, the CUDA proof excluded
         "tokens_per_second": round(tokens_per_second),
     }
 
@@ -186,7 +188,7 @@ def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: floa
     return record
 
 
-def run(out: Path, seconds: float, extra: list[str], proof: bool) -> int:
+def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[str, ...] = MODELS) -> int:
     from transformers.utils import logging as transformers_logging
 
     from eelbert_cli.core.console import configure_logging
@@ -200,7 +202,7 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="gpu-track-"))
     spec = load("eelbert-tiny", work, [])
     tokens_per_step = spec.pretrain.batch_size * spec.pretrain.seq_len
-    planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step())
+    planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step(), models=models, proof=proof)
     summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "planned": planned, "models": {}}
     print(f"plan: {planned['pretrain_fraction']:.0%} of the call in pretraining steps "
           f"({planned['pretrain_seconds']:.0f} of {seconds - PROOF_SECONDS:.0f} s at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s planned)",
@@ -217,7 +219,7 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool) -> int:
         return 2
 
     elapsed = time.perf_counter() - started
-    plan = plan_call(seconds, check["steady_tokens_per_second"], tokens_per_step, elapsed)
+    plan = plan_call(seconds, check["steady_tokens_per_second"], tokens_per_step, elapsed, models=models, proof=proof)
     if smoke():
         plan = {**plan, "tokens_per_model": 16 * tokens_per_step, "snapshots": [int(16 * tokens_per_step * f) for f in SNAPSHOT_FRACTIONS]}
     summary["plan"] = plan
@@ -225,9 +227,9 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool) -> int:
           f"{tokens_per_step:,}), snapshots at {', '.join(f'{s / 1e6:.0f}M' for s in plan['snapshots'])}", flush=True)
 
     end_of_models = started + seconds - (PROOF_SECONDS if proof else 0.0) - MARGIN_SECONDS
-    for index, model in enumerate(MODELS):
+    for index, model in enumerate(models):
         left = end_of_models - time.perf_counter()
-        share = left / (len(MODELS) - index)  # what is left, shared with the models still to run
+        share = left / (len(models) - index)  # what is left, shared with the models still to run
         deadline = time.monotonic() + max(share - SETUP_SECONDS_PER_MODEL, 1.0)
         record = pretrain_model(model, work, out, plan, deadline)
         summary["models"][model] = record
@@ -316,16 +318,20 @@ def torchrun_one_rank(root: Path, deadline: float) -> dict:
             "environment_keys": sorted(environment)[:8]}
 
 
-def cuda_proof(root: Path, seconds: float) -> dict:
+PROOF_PARTS = ("torchrun_one_rank", "host_loop_compiled", "device_loop")
+
+
+def cuda_proof(root: Path, seconds: float, parts: tuple[str, ...] = PROOF_PARTS) -> dict:
     """bf16 + compile + SIGTERM + --resume bit-identical (host loop), the same for the device loop
     (CUDA graph), and a 1-rank torchrun; each step bounded so the call ends in time."""
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     deadline = started + max(seconds, 10.0)
     report: dict = {}
-    for name, work in (("torchrun_one_rank", lambda: torchrun_one_rank(root, deadline)),
-                       ("host_loop_compiled", lambda: interrupted_run_matches(root, "host", not smoke(), deadline)),
-                       ("device_loop", lambda: interrupted_run_matches(root, "device", False, deadline))):
+    steps = {"torchrun_one_rank": lambda: torchrun_one_rank(root, deadline),
+             "host_loop_compiled": lambda: interrupted_run_matches(root, "host", not smoke(), deadline),
+             "device_loop": lambda: interrupted_run_matches(root, "device", False, deadline)}
+    for name, work in ((name, steps[name]) for name in parts):
         try:
             report[name] = work()
         except subprocess.TimeoutExpired:
@@ -419,6 +425,7 @@ def main() -> int:
     run_parser.add_argument("out", type=Path)
     run_parser.add_argument("--seconds", type=float, default=570, help="everything must end within this (a call allows 600)")
     run_parser.add_argument("--no-proof", action="store_true", help="skip the CUDA proof at the end")
+    run_parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which models (default: all three)")
     run_parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="a spec override for every model (dotted.key=value)")
     prepare_parser = commands.add_parser("prepare", help="build the carry folder on the CPU")
@@ -430,7 +437,9 @@ def main() -> int:
     proof_parser = commands.add_parser("proof", help="only the CUDA proof (resume bit-identical, 1-rank torchrun)")
     proof_parser.add_argument("out", type=Path)
     proof_parser.add_argument("--seconds", type=float, default=PROOF_SECONDS)
-    proof_parser.add_argument("--set", dest="overrides", action="append", default=[])
+    proof_parser.add_argument("--set", dest="overrides", action="append", default=[],
+                              help="a spec override for every run (e.g. pretrain.deterministic=true)")
+    proof_parser.add_argument("--parts", nargs="+", choices=PROOF_PARTS, default=list(PROOF_PARTS))
     finetune_parser = commands.add_parser("finetune", help="fine-tune the encoders a call brought back, on the CPU")
     finetune_parser.add_argument("back", type=Path, help="the folder the archives were extracted into (one folder per model)")
     finetune_parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the fine-tuning runs go")
@@ -446,10 +455,10 @@ def main() -> int:
         return 0
     if args.command == "proof":
         EXTRA_OVERRIDES.extend(args.overrides)
-        report = cuda_proof(args.out, args.seconds)
+        report = cuda_proof(args.out, args.seconds, tuple(args.parts))
         write_json(args.out / "proof.json", report)
         return 0 if all(part.get("ok") for part in report.values() if isinstance(part, dict)) else 1
-    return run(args.out, args.seconds, args.overrides, proof=not args.no_proof)
+    return run(args.out, args.seconds, args.overrides, proof=not args.no_proof, models=tuple(args.models))
 
 
 if __name__ == "__main__":

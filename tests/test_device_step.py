@@ -208,3 +208,18 @@ def test_snapshots_need_a_wsd_schedule_and_a_token_budget(tmp_path, corpus, fixt
         validate_spec(spec_dict(tmp_path, corpus, fixture_vocab_path, snapshots=[100], schedule="wsd"))
     with pytest.raises(EelbertError, match="between 0 and the budget"):
         validate_spec(spec_dict(tmp_path, corpus, fixture_vocab_path, snapshots=[1000], schedule="wsd", budget={"tokens": 1000}))
+
+
+def test_deterministic_kernels_apply_during_the_run_only(tmp_path, corpus, fixture_vocab_path, monkeypatch):
+    seen = []
+    real_step = DeviceMaskedLMStep.run
+
+    def recording_step(self, capture):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return real_step(self, capture)
+
+    monkeypatch.setattr(DeviceMaskedLMStep, "run", recording_step)
+    before = torch.are_deterministic_algorithms_enabled()
+    spec = device_spec(tmp_path, corpus, fixture_vocab_path, budget={"steps": 3}, deterministic=True)
+    pretrain(spec, progress=False)
+    assert seen == [True, True, True] and torch.are_deterministic_algorithms_enabled() == before

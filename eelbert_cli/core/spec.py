@@ -153,6 +153,7 @@ class PretrainSpec(StrictSpec):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     loop: Literal["auto", "host", "device"] = "auto"  # device: data and masking on the device, no host sync per step (auto: on CUDA)
     cuda_graph: bool = True  # with the device loop on CUDA and no dropout: replay forward + backward as one CUDA graph
+    deterministic: bool = False  # deterministic kernels (slower): CUDA's atomic adds make resume inexact otherwise
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(200, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def pretrain(spec: ExperimentSpec, resume: bool = False, stop_after_steps: int |
     if spec.pretrain is None:
         raise EelbertError("the spec has no 'pretrain' section; see README for its fields")
     runtime = start_runtime(spec.pretrain.device, limit_heap=spec.pretrain.masking == "bernoulli")
-    with run_directory_lock(spec.run_dir) if runtime.is_main else nullcontext():
+    with run_directory_lock(spec.run_dir) if runtime.is_main else nullcontext(), deterministic_kernels(spec.pretrain.deterministic):
         return run_pretraining(spec, runtime, resume, stop_after_steps, progress, deadline)
 
 
@@ -129,6 +130,27 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
 
 
 # ----------------------------------------------------------------------------------- the pieces
+@contextmanager
+def deterministic_kernels(enabled: bool) -> Iterator[None]:
+    """``pretrain.deterministic``: the same sums in the same order on every run. On CUDA the embedding
+    and gather backward add with atomics in varying order (the CUDA proof of 2026-12-04: a resumed
+    bf16 run differed by up to 0.004), so resume is exact only with deterministic kernels; cuBLAS
+    needs its workspace fixed before its first call. Ops without a deterministic kernel warn. The
+    process's previous setting is restored afterwards."""
+    if not enabled:
+        yield
+        return
+    import os
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
 def resume_checkpoint(spec: ExperimentSpec, resume: bool, runtime: Runtime) -> Path | None:
     """The checkpoint to continue from (None: start at step 0). Without ``--resume`` a directory that
     holds a run is refused; with it, a checkpoint made by another recipe is (naming the field)."""
