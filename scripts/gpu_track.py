@@ -188,7 +188,7 @@ def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: floa
     return record
 
 
-def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[str, ...] = MODELS) -> int:
+def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[str, ...] = MODELS, tokens: int | None = None) -> int:
     from transformers.utils import logging as transformers_logging
 
     from eelbert_cli.core.console import configure_logging
@@ -220,6 +220,9 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[
 
     elapsed = time.perf_counter() - started
     plan = plan_call(seconds, check["steady_tokens_per_second"], tokens_per_step, elapsed, models=models, proof=proof)
+    if tokens is not None:  # a budget fixed on the command line (to match an earlier call's points); snapshots as usual
+        fixed = tokens // (16 * tokens_per_step) * 16 * tokens_per_step
+        plan = {**plan, "tokens_per_model": fixed, "snapshots": [int(fixed * f) for f in SNAPSHOT_FRACTIONS], "fixed_on_command_line": True}
     if smoke():
         plan = {**plan, "tokens_per_model": 16 * tokens_per_step, "snapshots": [int(16 * tokens_per_step * f) for f in SNAPSHOT_FRACTIONS]}
     summary["plan"] = plan
@@ -425,6 +428,7 @@ def main() -> int:
     run_parser.add_argument("out", type=Path)
     run_parser.add_argument("--seconds", type=float, default=570, help="everything must end within this (a call allows 600)")
     run_parser.add_argument("--no-proof", action="store_true", help="skip the CUDA proof at the end")
+    run_parser.add_argument("--tokens", type=int, default=None, help="one budget for every model instead of the planned one")
     run_parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which models (default: all three)")
     run_parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="a spec override for every model (dotted.key=value)")
@@ -458,7 +462,7 @@ def main() -> int:
         report = cuda_proof(args.out, args.seconds, tuple(args.parts))
         write_json(args.out / "proof.json", report)
         return 0 if all(part.get("ok") for part in report.values() if isinstance(part, dict)) else 1
-    return run(args.out, args.seconds, args.overrides, proof=not args.no_proof, models=tuple(args.models))
+    return run(args.out, args.seconds, args.overrides, proof=not args.no_proof, models=tuple(args.models), tokens=args.tokens)
 
 
 if __name__ == "__main__":
