@@ -17,9 +17,11 @@ import torch
 
 from eelbert_cli.core.data.tasks import load_task
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
+from eelbert_cli.core.finetuning.encoding import encode_split
+from eelbert_cli.core.finetuning.run import RunConfig, train_run
 from eelbert_cli.core.model.config import preset_config
 from eelbert_cli.core.spec import FinetuneSpec
-from eelbert_cli.core.training.finetune import ModelSource, RunConfig, encode_split, train_run
+from eelbert_cli.core.targets import ModelSource
 
 
 def trainer_rates(source: ModelSource, task, encoded: dict, config: RunConfig, seed: int) -> tuple[float, float]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from eelbert_cli.core.data.tasks import load_task
 from eelbert_cli.core.evaluation.predict import CheckpointModel
-from eelbert_cli.core.evaluation.stages import finetune_task
+from eelbert_cli.core.finetuning.stages import finetune_task
 from eelbert_cli.core.export.onnx_export import export_model, shipped_bytes
 from eelbert_cli.core.export.runtime import ExportedModel
 from eelbert_cli.core.spec import validate_spec

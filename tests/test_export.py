@@ -66,7 +66,7 @@ def torch_logits(checkpoint: Path, texts: list[str]) -> np.ndarray:
 
     model = CheckpointModel(checkpoint)
     from eelbert_cli.core.data.tasks import Split
-    from eelbert_cli.core.training.finetune import encode_split, predict_logits
+    from eelbert_cli.core.finetuning.encoding import encode_split, predict_logits
 
     split = Split("x", tuple(texts), None, None, tuple(range(len(texts))))
     return predict_logits(model.model, encode_split(model.tokenizer, split, 24), model.settings, 0)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from eelbert_cli.cli import app
 from eelbert_cli.core.data.tasks import Split
 from eelbert_cli.core.data.tokenization import load_tokenizer
-from eelbert_cli.core.training.finetune import collate, encode_split, length_grouped_batches
+from eelbert_cli.core.finetuning.encoding import collate, encode_split, length_grouped_batches
 
 FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()

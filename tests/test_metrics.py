@@ -7,8 +7,8 @@ import math
 import pytest
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.evaluation.glue import BERT_PAPER_TASKS, glue_score
-from eelbert_cli.core.evaluation.metrics import (
+from eelbert_cli.core.scoring.glue import BERT_PAPER_TASKS, glue_score
+from eelbert_cli.core.scoring.metrics import (
     accuracy,
     average_ranks,
     compute_metrics,

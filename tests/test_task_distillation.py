@@ -15,8 +15,8 @@ from eelbert_cli.cli import app
 from eelbert_cli.core.data.tasks import Split, get_task
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
-from eelbert_cli.core.training.finetune import distillation_loss
-from eelbert_cli.core.training.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
+from eelbert_cli.core.finetuning.run import distillation_loss
+from eelbert_cli.core.finetuning.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
 from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
 
 runner = CliRunner()

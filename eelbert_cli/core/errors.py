@@ -32,17 +32,16 @@ def remember_run_dir(error: BaseException, run_dir: Path) -> None:
             pass
 
 
-def _log_directories(error: BaseException) -> list[Path]:
-    """Where an internal-error log may go, best first: the run directory, the cache, the temp dir."""
-    from eelbert_cli.core.data.resources import cache_dir
-
+def _log_directories(error: BaseException, fallback: Path | None) -> list[Path]:
+    """Where an internal-error log may go, best first: the run directory, ``fallback``, the temp dir."""
     run_dir = getattr(error, RUN_DIR_ATTRIBUTE, None)
-    return [*([run_dir] if run_dir is not None else []), cache_dir() / "logs", Path(tempfile.gettempdir())]
+    return [*(d for d in (run_dir, fallback) if d is not None), Path(tempfile.gettempdir())]
 
 
-def write_internal_error_log(error: BaseException) -> Path | None:
+def write_internal_error_log(error: BaseException, fallback: Path | None = None) -> Path | None:
     """The traceback, command line and versions in a new log file; its path, or None if no place
-    to write one was found (a full disk)."""
+    to write one was found (a full disk). It goes to the run directory the error escaped from, else
+    ``fallback`` (the CLI passes the cache's ``logs/``), else the temp directory."""
     from eelbert_cli import __version__
 
     name = f"eelbert-internal-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -53,7 +52,7 @@ def write_internal_error_log(error: BaseException) -> Path | None:
         f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"
         + "".join(traceback.format_exception(error))
     )
-    for directory in _log_directories(error):
+    for directory in _log_directories(error, fallback):
         try:
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / name

@@ -72,7 +72,7 @@ def _check_paused_pretraining(spec: ExperimentSpec, ledger: StageLedger) -> None
 
 
 def _run_stages(spec: ExperimentSpec, spec_path: Path, ledger: StageLedger, say: Callable[[str], None], progress: bool) -> dict[str, str]:
-    from eelbert_cli.core.evaluation.stages import finetune_task
+    from eelbert_cli.core.finetuning.stages import finetune_task
     from eelbert_cli.core.targets import shipped_model_config
     from eelbert_cli.core.training.checkpoints import latest_checkpoint
     from eelbert_cli.core.training.pretrain import pretrain

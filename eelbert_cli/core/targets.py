@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eelbert_cli.core.data.resources import checkpoint_path
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config, make_config, preset_config
-from eelbert_cli.core.model.modeling import is_checkpoint_dir
+from eelbert_cli.core.model.modeling import build_model, is_checkpoint_dir, load_model
 from eelbert_cli.core.model.presets import PRESETS
 from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, ModelSpec, load_spec
-from eelbert_cli.core.training.finetune import ModelSource, checkpoint_source
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from torch import nn
+
+    from eelbert_cli.core.data.tasks import Task
 
 
 @dataclass
@@ -36,6 +42,45 @@ def checkpoint_config(path: str | Path) -> EelbertConfig:
         return as_eelbert_config(AutoConfig.from_pretrained(path))
     except (OSError, ValueError) as error:
         raise EelbertError(f"could not read {path / 'config.json'}: {error}") from None
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where fine-tuning starts: a checkpoint directory (ours or any HF BERT) or a fresh config."""
+
+    description: str
+    checkpoint: Path | None = None
+    config: EelbertConfig | None = None
+
+    @property
+    def max_positions(self) -> int:
+        if self.checkpoint is None:
+            return self.config.max_position_embeddings
+        return checkpoint_config(self.checkpoint).max_position_embeddings
+
+    def tokenizer(self, fallback: str) -> Tokenizer:
+        if self.checkpoint is not None and any((self.checkpoint / f).is_file() for f in ("tokenizer.json", "vocab.txt")):
+            return load_tokenizer(self.checkpoint)
+        return load_tokenizer(fallback)
+
+    def build(self, task: Task, settings: FinetuneSpec) -> nn.Module:
+        head = {
+            "num_labels": task.num_labels,
+            "problem_type": "regression" if task.type == "regression" else "single_label_classification",
+            "classifier_pooling": settings.pooling,
+        }
+        if settings.dropout is not None:
+            head |= {"hidden_dropout_prob": settings.dropout, "attention_probs_dropout_prob": settings.dropout}
+        if self.checkpoint is None:
+            return build_model(self.config, "sequence-classification", **head)
+        return load_model(self.checkpoint, "sequence-classification", **head)
+
+
+def checkpoint_source(name_or_path: str) -> ModelSource:
+    path = checkpoint_path(name_or_path)
+    if not is_checkpoint_dir(path):
+        raise EelbertError(f"fine-tuning checkpoint {name_or_path} is not a directory with a config.json")
+    return ModelSource(str(name_or_path), checkpoint=path)
 
 
 def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -> EelbertConfig:

@@ -1,8 +1,5 @@
-"""Evaluation: metrics, the GLUE rules, and the stages that fine-tune and score.
+"""Evaluation: a saved fine-tuned model (or its export) scored on a split, or predicting new text.
 
-    metrics.py   accuracy, F1, MCC, Pearson, Spearman; a task's one-number score
-    glue.py      the GLUE score under its two named rules (leaderboard, BERT paper)
-    grid.py      configs x seeds, selection on dev, the saved fine-tuned model
-    stages.py    `finetune` and `glue` as a run directory sees them; results.json/.md
     evaluate.py  `evaluate`: one saved model on one split, or its predictions
+    predict.py   `predict`: labels for new examples from a checkpoint or an exported model
 """

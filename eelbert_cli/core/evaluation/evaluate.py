@@ -11,11 +11,11 @@ import numpy as np
 from eelbert_cli.core.data.tasks import TaskData, load_custom_task, load_task, write_predictions
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.evaluation.grid import TASK_FILE
-from eelbert_cli.core.evaluation.metrics import compute_metrics
+from eelbert_cli.core.finetuning.encoding import encode_split, predict
+from eelbert_cli.core.finetuning.grid import TASK_FILE
 from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
+from eelbert_cli.core.scoring.metrics import compute_metrics
 from eelbert_cli.core.spec import FinetuneSpec
-from eelbert_cli.core.training.finetune import encode_split, predict
 from eelbert_cli.core.training.runtime import pick_device
 
 

@@ -41,7 +41,7 @@ class CheckpointModel:
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
         from eelbert_cli.core.data.tasks import Split
-        from eelbert_cli.core.training.finetune import encode_split, predict_logits
+        from eelbert_cli.core.finetuning.encoding import encode_split, predict_logits
 
         split = Split("input", tuple(texts), tuple(pairs) if pairs is not None else None, None, tuple(range(len(texts))))
         encoded = encode_split(self.tokenizer, split, self.settings.max_seq_len)

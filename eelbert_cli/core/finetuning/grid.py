@@ -17,10 +17,13 @@ from tokenizers import Tokenizer
 
 from eelbert_cli.core.data.tasks import Task, TaskData
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.finetuning.encoding import encode_split, with_teacher
+from eelbert_cli.core.finetuning.run import RunConfig, RunResult, train_run
+from eelbert_cli.core.finetuning.task_distillation import TeacherTargets
+from eelbert_cli.core.scoring.metrics import std
 from eelbert_cli.core.spec import FinetuneSpec, GridSpec
+from eelbert_cli.core.targets import ModelSource
 from eelbert_cli.core.training.checkpoints import save_with_tokenizer
-from eelbert_cli.core.training.finetune import ModelSource, RunConfig, RunResult, encode_split, train_run, with_teacher
-from eelbert_cli.core.training.task_distillation import TeacherTargets
 
 TASK_FILE = "task.json"  # saved with a fine-tuned model: what `eelbert evaluate` needs to score it
 
@@ -41,10 +44,6 @@ class ConfigSummary:
     @property
     def best_run(self) -> RunResult:
         return max(self.runs, key=lambda r: r.score)
-
-
-def std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from eelbert_cli.core.console import Progress, log
 from eelbert_cli.core.data.tasks import TaskData, get_task, load_custom_task, load_task, write_submission
-from eelbert_cli.core.evaluation.glue import glue_scores
-from eelbert_cli.core.evaluation.grid import FinetuneResult, run_grid, save_finetuned
+from eelbert_cli.core.finetuning.grid import FinetuneResult, run_grid, save_finetuned
 from eelbert_cli.core.files import run_directory_lock, write_atomic, write_json
 from eelbert_cli.core.manifest import write_manifest
+from eelbert_cli.core.scoring.glue import glue_scores
 from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, GlueSpec
 from eelbert_cli.core.targets import model_source
 
@@ -58,7 +58,7 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     data = task_data(task, data_dir, spec_dir)
     teacher = None
     if settings.teacher is not None:
-        from eelbert_cli.core.training.task_distillation import teacher_targets
+        from eelbert_cli.core.finetuning.task_distillation import teacher_targets
 
         teacher = teacher_targets(settings, data)
     with grid_progress(progress) as start:

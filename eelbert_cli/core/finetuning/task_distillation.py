@@ -26,11 +26,11 @@ from eelbert_cli.core.data.resources import cache_dir, checkpoint_path
 from eelbert_cli.core.data.tasks import Split, Task, TaskData
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.evaluation.metrics import compute_metrics, task_score
 from eelbert_cli.core.files import replacing
+from eelbert_cli.core.finetuning.encoding import encode_split, predict_logits
 from eelbert_cli.core.model.modeling import checkpoint_digest, is_checkpoint_dir, load_model
+from eelbert_cli.core.scoring.metrics import compute_metrics, task_score
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec
-from eelbert_cli.core.training.finetune import encode_split, predict_logits
 from eelbert_cli.core.training.runtime import pick_device
 
 MASK_TOKEN = "[MASK]"

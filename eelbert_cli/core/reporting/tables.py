@@ -8,12 +8,11 @@ import statistics
 from rich import box
 from rich.table import Table
 
-from eelbert_cli.core.evaluation.grid import std
 from eelbert_cli.core.files import write_json, write_atomic
-from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.inspect import WordInspection
 from eelbert_cli.core.reporting.size import SizeReport
+from eelbert_cli.core.scoring.metrics import std
 from eelbert_cli.core.spec import ExperimentSpec
 
 _SIZE_COLUMNS = (
@@ -59,7 +58,8 @@ def size_markdown(reports: list[SizeReport]) -> str:
 
 
 def write_size_outputs(spec: ExperimentSpec, report: SizeReport) -> None:
-    run_dir = write_manifest(spec)
+    """``size_report.json`` and ``.md`` in the spec's run directory (the command writes the manifest)."""
+    run_dir = spec.run_dir
     write_json(run_dir / "size_report.json", report.as_dict())
     write_atomic(run_dir / "size_report.md", size_markdown([report]))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from eelbert_cli.core.data.tasks.registry import GLUE_TASKS, TASKS, resolve_task_name
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.evaluation.metrics import metric_value, task_score
+from eelbert_cli.core.scoring.metrics import metric_value, task_score
 
 GlueRule = Literal["leaderboard", "bert-paper"]
 GLUE_RULES: tuple[GlueRule, ...] = ("leaderboard", "bert-paper")

@@ -8,6 +8,7 @@ report them.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -15,6 +16,11 @@ from numpy.typing import ArrayLike
 
 from eelbert_cli.core.data.tasks.registry import Task
 from eelbert_cli.core.errors import EelbertError
+
+
+def std(values: list[float]) -> float:
+    """The sample standard deviation over seeds (0 for a single seed), as the results tables show it."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _pair(predictions: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Training: pretraining objectives and loop, fine-tuning one run, and what they share.
+"""Training: pretraining objectives and loop, and what fine-tuning borrows from them.
 
     pretrain.py     the pretraining recipe, top to bottom (read this first)
     objectives.py   what a pretraining step optimises: masked-LM (one class per objective)
@@ -9,5 +9,4 @@
     precision.py    autocast choices (bf16 on GPUs that have it, else fp32)
     checkpoints.py  checkpoints that survive a kill at any moment (safetensors only)
     logbook.py      metrics.jsonl rows, averaged over steps and ranks
-    finetune.py     one fine-tuning run: encode, length-grouped batches, train, predict
 """

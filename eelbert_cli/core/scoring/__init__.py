@@ -1,0 +1,5 @@
+"""Scoring: task metrics and the GLUE rules, pure numpy, below every room that trains or evaluates.
+
+    metrics.py   accuracy, F1, MCC, Pearson, Spearman; a task's one-number score; std over seeds
+    glue.py      the GLUE score under its two named rules (leaderboard, BERT paper)
+"""
