@@ -205,8 +205,8 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[
     planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step(), models=models, proof=proof)
     summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "planned": planned, "models": {}}
     print(f"plan: {planned['pretrain_fraction']:.0%} of the call in pretraining steps "
-          f"({planned['pretrain_seconds']:.0f} of {seconds - PROOF_SECONDS:.0f} s at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s planned)",
-          flush=True)
+          f"({planned['pretrain_seconds']:.0f} of {seconds - planned['proof_seconds']:.0f} s at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s "
+          "planned)", flush=True)
 
     check = check_throughput(work)
     summary["check"] = check
