@@ -131,7 +131,7 @@ def replacing(path: Path, directory: bool = False) -> Iterator[Path]:
                 _remove(aside)
         else:
             os.replace(partial, path)
-    except OSError as error:
+    except BaseException as error:  # the old version is back in place: the new one is not kept half-named
         _remove(partial)
         _unstaged(error, partial, path)
         raise
