@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,9 @@ from eelbert_cli.cli import app
 from eelbert_cli.core.data.tasks import Split
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.finetuning.encoding import collate, encode_split, length_grouped_batches
+from tests.conftest import FIXTURES, TINY_MODEL, sentiment_files
 
-FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()
-TINY_MODEL = {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 64}
 
 
 @pytest.fixture(autouse=True)
@@ -31,19 +29,6 @@ def write_spec(tmp_path: Path, **sections) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def sentiment_files(tmp_path: Path, rows: int = 240) -> dict:
-    """A learnable custom task: the label is which family of words a sentence uses."""
-    rng = random.Random(0)
-    positive, negative, filler = ["good", "great", "fun", "love"], ["bad", "terrible", "boring", "hate"], ["the", "movie", "film", "story", "a", "plot"]
-    def sentence(words):
-        return " ".join(rng.sample(filler, 3) + [rng.choice(words)] + rng.sample(filler, 2))
-    for name, count in (("train", rows), ("dev", 60)):
-        lines = ["text,sentiment"] + [f"{sentence(positive if i % 2 else negative)},{'pos' if i % 2 else 'neg'}" for i in range(count)]
-        (tmp_path / f"{name}.csv").write_text("\n".join(lines) + "\n")
-    return {"name": "toy-sentiment", "train": str(tmp_path / "train.csv"), "validation": str(tmp_path / "dev.csv"),
-            "text_columns": ["text"], "label_column": "sentiment", "type": "classification", "metrics": ["accuracy", "f1"]}
 
 
 def test_pairs_are_encoded_with_segments_and_truncated():

@@ -19,7 +19,7 @@ from eelbert_cli.core.spec import validate_spec
 from eelbert_cli.core.training import general_distillation
 from eelbert_cli.core.training.general_distillation import TeacherCache, default_layer_map, relation_kl
 from eelbert_cli.core.training.pretrain import pretrain
-from tests.test_pretrain import metrics, spec_dict, write_spec
+from tests.conftest import metrics, spec_dict, write_spec
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
-from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
+from tests.conftest import FIXTURES, TINY_MODEL, sentiment_files
 
 runner = CliRunner()
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -28,37 +27,12 @@ from eelbert_cli.core.training.objectives import MaskedLMObjective
 from eelbert_cli.core.training.optim import lr_multiplier
 from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import make_optimizer, pretrain
+from tests.conftest import metrics, spec_dict, write_spec  # also read from here by tests/test_device_step.py
 
 runner = CliRunner()
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
-
-
-def spec_dict(tmp_path: Path, corpus: Path, vocab: Path, **pretrain) -> dict:
-    return {
-        "name": "t",
-        "output_dir": str(tmp_path / "run"),
-        "tokenizer": str(vocab),
-        "model": {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 64, "dropout": 0.1},
-        "pretrain": {
-            "corpus": [{"kind": "files", "paths": [str(corpus)]}],
-            "seq_len": 16, "batch_size": 4, "heldout": 4, "lr": 3e-3, "log_every": 1,
-            "checkpoint_every": 4, "budget": {"steps": 12}, **pretrain,
-        },
-    }
-
-
-def write_spec(tmp_path: Path, data: dict) -> Path:
-    import yaml
-
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 # ----------------------------------------------------------------------------------- masking

@@ -4,8 +4,6 @@ says how it was made, and does its job on real sentences; and the script that sh
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -17,12 +15,10 @@ from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.modeling import load_model
 from eelbert_cli.core.spec import load_yaml, validate_spec
-from tests.test_task_distillation import sentiment_files, spec_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import collapse_probe  # noqa: E402
-import ship_checkpoint  # noqa: E402
-import ship_tokenizer  # noqa: E402
+from eelbert_cli.core.data import shipping as tokenizer_shipping
+from eelbert_cli.core.evaluation.collapse import collapse_probe, mean_off_diagonal_cosine
+from eelbert_cli.core.training import shipping as checkpoint_shipping
+from tests.conftest import sentiment_files, spec_file
 
 runner = CliRunner()
 SHIPPED = shipped_checkpoints()
@@ -31,7 +27,7 @@ SHIPPED = shipped_checkpoints()
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_a_shipped_model_is_small_recorded_and_works(name):
     path = SHIPPED[name]
-    assert (path / "model.safetensors").stat().st_size <= ship_checkpoint.SIZE_LIMIT
+    assert (path / "model.safetensors").stat().st_size <= checkpoint_shipping.SIZE_LIMIT
     record = json.loads((path / PROVENANCE_FILE).read_text())
     assert record["made_by"] and validate_spec(load_yaml(record["spec"])).name == record["run"]
     task = path / "task.json"
@@ -49,15 +45,15 @@ def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     grid = {"lr": [3e-3], "epochs": [2], "batch_size": [16], "seeds": [0]}
     spec = spec_file(tmp_path, "toy-run", task=sentiment_files(tmp_path, rows=80), max_seq_len=32, grid=grid)
     assert runner.invoke(app, ["finetune", str(spec)]).exit_code == 0
-    monkeypatch.setattr(ship_checkpoint, "SHIPPED_DIR", tmp_path / "shipped")
-    target = ship_checkpoint.ship(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-model", "pytest", encoder=False)
+    monkeypatch.setattr(checkpoint_shipping, "SHIPPED_DIR", tmp_path / "shipped")
+    target = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-model", "pytest", encoder=False)
     record = json.loads((target / PROVENANCE_FILE).read_text())
     assert record["run"] == "toy-run" and record["made_by"] == "pytest" and "toy-sentiment" in record["results"]
     monkeypatch.setitem(resources.BUILTIN_CHECKPOINTS, "toy-model", lambda: target)
     result = runner.invoke(app, ["predict", "toy-model", "the good movie"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["label"] in {"pos", "neg"}
-    encoder = ship_checkpoint.ship(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest", encoder=True)
+    encoder = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest", encoder=True)
     assert not (encoder / "task.json").exists() and type(load_model(encoder, "base")).__name__ == "EelbertModel"
 
 
@@ -83,9 +79,9 @@ def test_a_tokenizer_name_that_is_not_built_in_lists_the_built_in_ones():
 def test_the_tokenizer_script_ships_a_vocabulary_usable_by_name(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 30 + "a fox is quick and brown\n" * 30, encoding="utf-8")
-    monkeypatch.setattr(ship_tokenizer, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
-    monkeypatch.setattr(ship_tokenizer, "corpus_source", lambda name: {"kind": "files", "paths": [str(corpus)], "txt_documents": "lines"})
-    target = ship_tokenizer.ship("toy-wordpiece", "toy", 60)
+    monkeypatch.setattr(tokenizer_shipping, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
+    monkeypatch.setattr(tokenizer_shipping, "corpus_source", lambda name: {"kind": "files", "paths": [str(corpus)], "txt_documents": "lines"})
+    target = tokenizer_shipping.ship_tokenizer("toy-wordpiece", "toy", 60)
     monkeypatch.setattr(resources, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
     by_name = vocabulary_of(load_tokenizer("toy-wordpiece"))
     assert by_name == vocabulary_of(load_tokenizer(target)) and len(by_name) <= 60 and "fox" in by_name
@@ -96,7 +92,7 @@ def test_the_tokenizer_script_ships_a_vocabulary_usable_by_name(tmp_path, monkey
 def test_the_collapse_probe_tells_one_repeated_state_from_distinct_ones():
     import torch
 
-    assert collapse_probe.mean_off_diagonal_cosine(torch.ones(5, 8)) == pytest.approx(1.0)
-    assert collapse_probe.mean_off_diagonal_cosine(torch.eye(4)) == pytest.approx(0.0)
-    sentences, tokens = collapse_probe.probe("eelbert-tiny-pretrained")  # the shipped encoder did not collapse
+    assert mean_off_diagonal_cosine(torch.ones(5, 8)) == pytest.approx(1.0)
+    assert mean_off_diagonal_cosine(torch.eye(4)) == pytest.approx(0.0)
+    sentences, tokens = collapse_probe("eelbert-tiny-pretrained")  # the shipped encoder did not collapse
     assert 0.0 < tokens < 0.5 and 0.0 < sentences < 0.9

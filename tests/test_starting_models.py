@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from eelbert_cli.cli import app
 from eelbert_cli.core.console import configure_logging
 from eelbert_cli.core.targets import checkpoint_config
-from tests.test_finetune import FIXTURES, sentiment_files
+from tests.conftest import FIXTURES, sentiment_files
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

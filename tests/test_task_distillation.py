@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
@@ -17,7 +15,7 @@ from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
 from eelbert_cli.core.finetuning.run import distillation_loss
 from eelbert_cli.core.finetuning.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
-from tests.test_finetune import FIXTURES, TINY_MODEL, sentiment_files
+from tests.conftest import sentiment_files, spec_file
 
 runner = CliRunner()
 BINARY = get_task("sst2")
@@ -60,13 +58,6 @@ def test_regression_distillation_is_squared_error_to_the_teacher():
 def test_distill_settings_without_a_teacher_are_refused():
     with pytest.raises(EelbertError, match="need a teacher"):
         validate_spec({"name": "x", "model": "bert-tiny", "finetune": {"distill": {"alpha": 0.5}}})
-
-
-def spec_file(tmp_path: Path, name: str, **finetune) -> Path:
-    data = {"name": name, "output_dir": str(tmp_path / name), "tokenizer": str(FIXTURES / "vocab.txt"), "model": TINY_MODEL, "finetune": finetune}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def test_student_learns_from_a_teacher_with_augmented_copies_cached_once(tmp_path):
