@@ -33,7 +33,7 @@ def finetune(root: Path, name: str, hash_kind: str, pooling: str = "cls") -> Pat
             "type": "classification", "metrics": ["accuracy"]}
     model = {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 48, "hash": {"kind": hash_kind}}
     spec = {"name": name, "output_dir": str(root / name), "tokenizer": str(FIXTURES / "vocab.txt"), "model": model,
-            "finetune": {"task": task, "max_seq_len": 24, "pooling": pooling, "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
+            "finetune": {"task": task, "max_seq_len": 24, "sentence_vector": pooling, "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = runner.invoke(app, ["finetune", str(path)])
@@ -77,7 +77,7 @@ def test_runtime_logits_equal_torch_within_1e4(models, exported, kind):
     from eelbert_cli.core.export.runtime import ExportedModel
 
     runtime = ExportedModel.load(exported[f"{kind}-fp32"])
-    pooling = json.loads((models[kind] / "config.json").read_text())["classifier_pooling"]
+    pooling = json.loads((models[kind] / "config.json").read_text())["sentence_vector"]
     assert pooling == {"eelbert": "mean", "bert": "cls"}[kind]
     assert np.abs(runtime.logits(TEXTS) - torch_logits(models[kind], TEXTS)).max() < 1e-4
     assert json.loads((exported[f"{kind}-fp32"] / "export.json").read_text())["fp32_max_abs_difference_vs_torch"] < 1e-4

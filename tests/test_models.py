@@ -205,7 +205,7 @@ def test_hidden_not_divisible_by_heads_is_a_user_error(vocabulary):
 
 def _classifier(vocabulary, pooling, kind="ngram"):
     torch.manual_seed(0)
-    return build_model(tiny_config(vocabulary, kind=kind), "sequence-classification", num_labels=3, classifier_pooling=pooling).eval()
+    return build_model(tiny_config(vocabulary, kind=kind), "sequence-classification", num_labels=3, sentence_vector=pooling).eval()
 
 
 def test_mean_pooling_feeds_the_pooler_the_mean_of_the_unpadded_states(vocabulary):
@@ -240,12 +240,32 @@ def test_pooling_survives_save_and_load_and_a_bad_value_is_a_user_error(tmp_path
     model = _classifier(vocabulary, "mean")
     model.save_pretrained(tmp_path)
     loaded = load_model(tmp_path, "sequence-classification").eval()
-    assert loaded.config.classifier_pooling == "mean"
+    assert loaded.config.sentence_vector == "mean"
     input_ids = torch.tensor([[2, 7, 8, 3]])
     with torch.no_grad():
         torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits)
-    with pytest.raises(EelbertError, match="classifier_pooling"):
-        tiny_config(vocabulary, classifier_pooling="max")
+    with pytest.raises(EelbertError, match="sentence_vector"):
+        tiny_config(vocabulary, sentence_vector="max")
+
+
+def test_a_config_json_with_the_old_classifier_pooling_key_still_loads(tmp_path, vocabulary):
+    """Until issue 21 the field was ``classifier_pooling``: checkpoints saved then keep their head."""
+    model = _classifier(vocabulary, "mean")
+    model.save_pretrained(tmp_path)
+    config_path = tmp_path / "config.json"
+    raw = json.loads(config_path.read_text())
+    raw["classifier_pooling"] = raw.pop("sentence_vector")
+    config_path.write_text(json.dumps(raw))
+    loaded = load_model(tmp_path, "sequence-classification").eval()
+    assert loaded.config.sentence_vector == "mean" and not hasattr(loaded.config, "classifier_pooling")
+    input_ids = torch.tensor([[2, 7, 8, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits)
+    loaded.save_pretrained(tmp_path / "again")  # saved again, it carries the new name only
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert again["sentence_vector"] == "mean" and "classifier_pooling" not in again
+    # the old keyword still works where a caller passes it
+    assert tiny_config(vocabulary, classifier_pooling="mean").sentence_vector == "mean"
 
 
 def test_a_plain_hugging_face_bert_fine_tunes_with_mean_pooling(tmp_path, vocabulary):
@@ -255,8 +275,8 @@ def test_a_plain_hugging_face_bert_fine_tunes_with_mean_pooling(tmp_path, vocabu
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=len(vocabulary), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=32)).save_pretrained(tmp_path)
-    model = load_model(tmp_path, "sequence-classification", num_labels=2, classifier_pooling="mean")
-    assert isinstance(model, EelbertForSequenceClassification) and model.config.classifier_pooling == "mean"
+    model = load_model(tmp_path, "sequence-classification", num_labels=2, sentence_vector="mean")
+    assert isinstance(model, EelbertForSequenceClassification) and model.config.sentence_vector == "mean"
     encoder = BertModel.from_pretrained(tmp_path)
     torch.testing.assert_close(model.bert.encoder.layer[0].output.dense.weight, encoder.encoder.layer[0].output.dense.weight)
     assert type(load_model(tmp_path, "sequence-classification", num_labels=2)).__name__ == "BertForSequenceClassification"

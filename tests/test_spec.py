@@ -145,3 +145,60 @@ def test_extends_merges_a_base_spec_deeply(tmp_path):
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: x\nmodel: bert-tiny\n")
     with pytest.raises(EelbertError, match="extends itself"):
         load_spec(tmp_path / "loop.yaml")
+
+
+# --------------------------------------------- finetune.sentence_vector and its old name, pooling
+RECORDS = Path(__file__).parent.parent / "docs" / "results"
+GPU_CHECKPOINTS = Path(__file__).parent.parent.parent / "shared" / "gpu-runs" / "2026-12-04-h200" / "call2"
+
+
+@pytest.fixture
+def fresh_warnings():
+    from eelbert_cli.core import console
+
+    console._WARNED.clear()
+    yield
+    console._WARNED.clear()
+
+
+def test_finetune_pooling_is_a_deprecated_alias_of_sentence_vector(tmp_path, caplog, fresh_warnings):
+    with caplog.at_level("WARNING", logger="eelbert"):
+        spec = load_spec(write_spec(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {pooling: mean}\n"))
+    assert spec.finetune.sentence_vector == "mean"
+    assert "finetune.pooling is deprecated" in caplog.text and "sentence_vector" in caplog.text
+    assert "pooling" not in spec.finetune.model_dump()  # the record is written under the new name
+    assert "sentence_vector: mean" in spec_to_yaml(spec)
+    overridden = load_spec(write_spec(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {}\n"), ["finetune.pooling=mean"])
+    assert overridden.finetune.sentence_vector == "mean"
+
+
+def test_the_new_key_warns_nothing_and_a_conflict_with_the_old_one_is_refused(tmp_path, caplog, fresh_warnings):
+    with caplog.at_level("WARNING", logger="eelbert"):
+        spec = load_spec(write_spec(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {sentence_vector: mean}\n"))
+    assert spec.finetune.sentence_vector == "mean" and "deprecated" not in caplog.text
+    both = load_spec(write_spec(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {sentence_vector: mean, pooling: mean}\n"))
+    assert both.finetune.sentence_vector == "mean"
+    message = spec_error(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {sentence_vector: mean, pooling: cls}\n")
+    assert "finetune" in message and "sentence_vector" in message
+    assert "sentence_vector" in spec_error(tmp_path, "name: a\nmodel: bert-tiny\nfinetune: {sentence_vector: max}\n")
+
+
+@pytest.mark.parametrize("path", sorted(RECORDS.rglob("spec.resolved.yaml")), ids=lambda p: str(p.relative_to(RECORDS)))
+def test_kept_run_records_still_load(path):
+    """docs/results keeps resolved specs written before the rename (finetune.pooling)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec = load_spec(path)
+    old = (raw.get("finetune") or {}).get("pooling")
+    if old is not None:
+        assert spec.finetune.sentence_vector == old
+
+
+@pytest.mark.skipif(not GPU_CHECKPOINTS.is_dir(), reason="the shared GPU checkpoints are not on this machine")
+def test_gpu_checkpoints_with_the_old_config_key_still_load():
+    from eelbert_cli.core.targets import checkpoint_config
+
+    checkpoints = sorted(GPU_CHECKPOINTS.glob("*/checkpoint"))
+    assert checkpoints
+    for checkpoint in checkpoints:
+        config = checkpoint_config(checkpoint)
+        assert config.sentence_vector == (yaml.safe_load((checkpoint / "config.json").read_text()).get("classifier_pooling") or "cls")

@@ -99,12 +99,12 @@ def json_lines(text: str) -> list[dict]:
 def test_fine_tune_evaluate_export_and_predict_from_every_kind_of_start(workspace, source, pooling):
     root, task = workspace
     name = f"{source}-{pooling}"
-    tuned = invoke("finetune", write_spec(root, name, model_section(source, root), task, pooling=pooling))
+    tuned = invoke("finetune", write_spec(root, name, model_section(source, root), task, sentence_vector=pooling))
     model_dir = root / name / "finetuned" / TASK
     config = json.loads((model_dir / "config.json").read_text())
     plain_cls = source.startswith("hf-") and pooling == "cls"
     assert config["model_type"] == ("bert" if plain_cls else "eelbert")  # transformers' own head reads [CLS]; ours pools
-    assert config.get("classifier_pooling", "cls") == pooling and checkpoint_config(model_dir).num_labels == 2
+    assert config.get("sentence_vector", "cls") == pooling and checkpoint_config(model_dir).num_labels == 2
     new_heads = tuned.stderr.count("starting a new classifier head")
     assert new_heads == (1 if source == "hf-bert-classifier" else 0), tuned.stderr
     if new_heads:
@@ -153,13 +153,13 @@ def test_a_classifier_of_another_label_count_gets_a_new_head_and_keeps_its_encod
     start = save_plain_bert(tmp_path / "three-way", BertForSequenceClassification, num_labels=3)
     stored = load_file(str(start / "model.safetensors"))
     configure_logging()
-    model = load_model(start, "sequence-classification", num_labels=2, classifier_pooling=pooling)
+    model = load_model(start, "sequence-classification", num_labels=2, sentence_vector=pooling)
     assert model.classifier.weight.shape == (2, 32) and model.config.num_labels == 2
     encoder = "bert.encoder.layer.0.attention.self.query.weight"
     assert torch.equal(model.state_dict()[encoder], stored[encoder])  # only the head is new
     warning = " ".join(capsys.readouterr().err.split())
     assert f"{start} has a classifier for 3 labels and the task has 2: starting a new classifier head" in warning
-    same_labels = load_model(start, "sequence-classification", num_labels=3, classifier_pooling=pooling)
+    same_labels = load_model(start, "sequence-classification", num_labels=3, sentence_vector=pooling)
     assert torch.equal(same_labels.classifier.weight, stored["classifier.weight"])  # a head of the right size is kept
     assert "classifier head" not in capsys.readouterr().err
 

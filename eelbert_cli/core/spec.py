@@ -18,13 +18,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eelbert_cli.core.console import warn_once
 from eelbert_cli.core.data.corpora import BuiltinCorpus, CorpusSource
 from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import check_safe_name
 from eelbert_cli.core.model.hashing import HashConfig
-from eelbert_cli.core.model.presets import PRESETS, Shape, get_preset
+from eelbert_cli.core.model.presets import PRESETS, MlmHead, SentenceVector, Shape, get_preset
 
 
 class StrictSpec(BaseModel):
@@ -46,7 +47,7 @@ class ModelSpec(StrictSpec):
     max_positions: int = Field(512, ge=1, le=65536)
     dropout: float = Field(0.1, ge=0, lt=1)
     hash: HashConfig | None = None
-    mlm_head: Literal["tied", "untied"] | None = None  # default: tied for learned tables, untied for hash
+    mlm_head: MlmHead | None = None  # default: tied for learned tables, untied for hash
 
     @field_validator("preset")
     @classmethod
@@ -247,13 +248,28 @@ class FinetuneSpec(StrictSpec):
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     weight_decay: float = Field(0.01, ge=0)
     dropout: float | None = Field(0.1, ge=0, lt=1)  # None keeps the checkpoint's own
-    pooling: Literal["cls", "mean"] = "cls"  # what the classifier reads: [CLS]'s output state, or the mean of all tokens'
+    sentence_vector: SentenceVector = "cls"  # what the classifier reads: [CLS]'s output state, or the mean of all tokens'
     clip_norm: float | None = Field(1.0, gt=0)
     eval_batch_size: int = Field(256, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     teacher: str | None = None  # a model fine-tuned on the same task: its soft labels teach the student
     distill: DistillSpec | None = None  # default when a teacher is given: DistillSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pooling_is_sentence_vector(cls, data: Any) -> Any:
+        """``pooling``, the key's name until issue 21, still reads as ``sentence_vector`` (with a
+        warning): kept specs and run records carry it, and "pooling" is also the hash's n-gram pooling."""
+        if not isinstance(data, dict) or "pooling" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("pooling")
+        if "sentence_vector" in data and data["sentence_vector"] != old:
+            raise ValueError(f"pooling (the old name of sentence_vector) is {old!r} but sentence_vector is {data['sentence_vector']!r}; keep sentence_vector only")
+        warn_once("finetune.pooling is deprecated: it is now finetune.sentence_vector (cls | mean), "
+                  "a name apart from the hash embedding's n-gram pooling; the old key still works")
+        return {**data, "sentence_vector": data.get("sentence_vector", old)}
 
     @field_validator("task")
     @classmethod

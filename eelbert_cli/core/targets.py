@@ -67,7 +67,7 @@ class ModelSource:
         head = {
             "num_labels": task.num_labels,
             "problem_type": "regression" if task.type == "regression" else "single_label_classification",
-            "classifier_pooling": settings.pooling,
+            "sentence_vector": settings.sentence_vector,
         }
         if settings.dropout is not None:
             head |= {"hidden_dropout_prob": settings.dropout, "attention_probs_dropout_prob": settings.dropout}

@@ -14,11 +14,10 @@ from transformers import BertConfig
 
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.hashing import HashConfig
-from eelbert_cli.core.model.presets import Shape, get_preset
+from eelbert_cli.core.model.presets import MLM_HEADS, SENTENCE_VECTORS, Shape, get_preset
 
-MLM_HEADS = ("tied", "untied")
-CLASSIFIER_POOLINGS = ("cls", "mean")
 _LEGACY_PREFIX = "hash_"  # eelbert 0.1 wrote the hash fields flat (hash_kind, hash_seed, ...)
+_LEGACY_SENTENCE_VECTOR = "classifier_pooling"  # the name of ``sentence_vector`` until issue 21 (configs still carry it)
 
 
 @strict
@@ -29,17 +28,20 @@ class EelbertConfig(BertConfig):
     mlm_head: str = "tied"
     preset: str | None = None
     hash_vocabulary: list[str] | None = None
-    classifier_pooling: str = "cls"  # what a classification head reads: [CLS]'s state, or the mean over tokens
+    sentence_vector: str = "cls"  # what a classification head reads: [CLS]'s state, or the mean over tokens
 
     def __post_init__(self, **kwargs):
+        legacy_sentence_vector = kwargs.pop(_LEGACY_SENTENCE_VECTOR, None)
+        if legacy_sentence_vector is not None and self.sentence_vector == "cls":
+            self.sentence_vector = legacy_sentence_vector
         legacy = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith(_LEGACY_PREFIX)}
         if self.hash is None and legacy:
             self.hash = {key.removeprefix(_LEGACY_PREFIX): value for key, value in legacy.items()}
         super().__post_init__(**kwargs)
         if self.hash_vocabulary is not None:
             self.vocab_size = len(self.hash_vocabulary)
-        if self.classifier_pooling not in CLASSIFIER_POOLINGS:
-            raise EelbertError(f"classifier_pooling must be one of {', '.join(CLASSIFIER_POOLINGS)}, got {self.classifier_pooling!r}")
+        if self.sentence_vector not in SENTENCE_VECTORS:
+            raise EelbertError(f"sentence_vector must be one of {', '.join(SENTENCE_VECTORS)}, got {self.sentence_vector!r}")
 
     @property
     def hash_config(self) -> HashConfig:
@@ -81,7 +83,7 @@ def make_config(
     if shape.hidden % shape.heads:
         raise EelbertError(f"hidden size {shape.hidden} is not divisible by the number of heads {shape.heads}")
     if mlm_head not in MLM_HEADS:
-        raise EelbertError(f"mlm_head must be 'tied' or 'untied', got {mlm_head!r}")
+        raise EelbertError(f"mlm_head must be one of {', '.join(MLM_HEADS)}, got {mlm_head!r}")
     uses_hash = hash_config.kind != "learned"
     if uses_hash and vocabulary is None:
         raise EelbertError("a hash-embedding model needs its tokenizer's vocabulary (token strings in id order)")

@@ -83,7 +83,7 @@ def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor | None) -> to
 
 
 class EelbertForSequenceClassification(_EelbertLoading, BertForSequenceClassification):
-    """``classifier_pooling: mean`` feeds BERT's pooler (dense + tanh) the mean of the token states
+    """``sentence_vector: mean`` feeds BERT's pooler (dense + tanh) the mean of the token states
     instead of [CLS]'s: masked-LM pretraining without next-sentence prediction never trains [CLS],
     so a pretrained encoder's sentence information may sit in its tokens. Same parameters either way."""
 
@@ -93,7 +93,7 @@ class EelbertForSequenceClassification(_EelbertLoading, BertForSequenceClassific
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None, labels=None,
                 **kwargs) -> SequenceClassifierOutput:
-        if self.config.classifier_pooling == "cls":
+        if self.config.sentence_vector == "cls":
             return super().forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs)
         kwargs.pop("return_dict", None)
         outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
@@ -176,8 +176,8 @@ def checkpoint_model_type(path: str | Path) -> str:
 
 
 def _plain_bert_with_our_head(path: Path, config_updates: dict) -> tuple[type, dict]:
-    """transformers' BERT head reads [CLS] only; ours is the same model with the pooling option, so a
-    plain BERT fine-tuned with mean pooling loads into ours (same weights, config made ours)."""
+    """transformers' BERT head reads [CLS] only; ours is the same model with the sentence-vector
+    option, so a plain BERT fine-tuned on the mean of its tokens loads into ours (same weights, config made ours)."""
     config = as_eelbert_config(AutoConfig.from_pretrained(path)).to_dict()
     if "num_labels" in config_updates:  # the task's labels replace the checkpoint's label names
         config = {k: v for k, v in config.items() if k not in ("id2label", "label2id")}
@@ -187,15 +187,16 @@ def _plain_bert_with_our_head(path: Path, config_updates: dict) -> tuple[type, d
 def _loader(path: Path, model_type: str, task: str, config_updates: dict) -> tuple[type, dict]:
     """The class that loads ``path`` for ``task`` and the keyword arguments it takes.
 
-    ``classifier_pooling`` is a field of our config only: transformers' own BERT classes reject it
-    (a TypeError), so for a plain ``bert`` checkpoint it is dropped for [CLS] pooling (transformers'
-    head does exactly that) and switches to our head for mean pooling."""
+    ``sentence_vector`` (or its old name ``classifier_pooling``) is a field of our config only:
+    transformers' own BERT classes reject it (a TypeError), so for a plain ``bert`` checkpoint it is
+    dropped for [CLS] (transformers' head does exactly that) and switches to our head for the mean."""
     if model_type == "eelbert":
         return AUTO_CLASSES[task], config_updates
-    pooling = config_updates.get("classifier_pooling", "cls")
-    if task == "sequence-classification" and pooling != "cls":
+    ours = ("sentence_vector", "classifier_pooling")
+    sentence_vector = next((config_updates[k] for k in ours if k in config_updates), "cls")
+    if task == "sequence-classification" and sentence_vector != "cls":
         return _plain_bert_with_our_head(path, config_updates)
-    return AUTO_CLASSES[task], {k: v for k, v in config_updates.items() if k != "classifier_pooling"}
+    return AUTO_CLASSES[task], {k: v for k, v in config_updates.items() if k not in ours}
 
 
 def _check_mismatched_shapes(path: Path, mismatched: set[tuple[str, torch.Size, torch.Size]]) -> None:
@@ -217,7 +218,7 @@ def _check_mismatched_shapes(path: Path, mismatched: set[tuple[str, torch.Size, 
 def load_model(path: str | Path, task: str = "base", **config_updates) -> nn.Module:
     """Any of our checkpoints, or any Hugging Face BERT checkpoint directory (weights: safetensors only).
 
-    ``config_updates`` set config fields (``num_labels``, ``classifier_pooling``, dropout, ...).
+    ``config_updates`` set config fields (``num_labels``, ``sentence_vector``, dropout, ...).
     A damaged checkpoint (a truncated weights file, a corrupt config, another architecture, weights
     of another shape than its config) is one EelbertError naming the directory; a classifier trained
     for another label count is replaced by a new head, with a warning naming both counts."""

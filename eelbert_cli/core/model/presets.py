@@ -4,8 +4,16 @@ and reports read runs without loading a deep-learning library."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from eelbert_cli.core.errors import EelbertError
+
+# The allowed values of the model's choices, declared once: the spec's fields are these types and
+# the model config checks against the same tuples.
+MlmHead = Literal["tied", "untied"]  # the masked-LM decoder: the fixed hash table, or a trainable matrix
+SentenceVector = Literal["cls", "mean"]  # what a classifier reads: [CLS]'s output state, or the mean of all tokens'
+MLM_HEADS: tuple[str, ...] = get_args(MlmHead)
+SENTENCE_VECTORS: tuple[str, ...] = get_args(SentenceVector)
 
 
 @dataclass(frozen=True)
