@@ -202,3 +202,19 @@ def test_gpu_checkpoints_with_the_old_config_key_still_load():
     for checkpoint in checkpoints:
         config = checkpoint_config(checkpoint)
         assert config.sentence_vector == (yaml.safe_load((checkpoint / "config.json").read_text()).get("classifier_pooling") or "cls")
+
+
+def test_the_rename_leaves_run_fingerprints_as_they_were():
+    """`eelbert run` skips stages whose fingerprint is recorded: a run finished before the rename
+    (its finetune section hashed with ``pooling``) must not fine-tune again."""
+    import hashlib
+    import json
+
+    from eelbert_cli.core.pipeline import fingerprint
+    from eelbert_cli.core.spec import validate_spec
+
+    spec = validate_spec({"name": "a", "model": "bert-tiny", "finetune": {"sentence_vector": "mean"}})
+    data = spec.model_dump(mode="json")
+    before = {key: value for key, value in data["finetune"].items() if key != "sentence_vector"} | {"pooling": "mean"}
+    relevant = {"model": data["model"], "tokenizer": data["tokenizer"], "seed": data["seed"], "finetune": before}
+    assert fingerprint(spec, "finetune") == hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

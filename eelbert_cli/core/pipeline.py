@@ -24,6 +24,8 @@ STAGES_FILE = "stages.json"
 
 def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
     data = spec.model_dump(mode="json")
+    if isinstance(data.get("finetune"), dict):  # hashed under its old name, so stages finished before the rename stay done
+        data["finetune"]["pooling"] = data["finetune"].pop("sentence_vector")
     relevant = {key: data.get(key) for key in ("model", "tokenizer", "seed", *sections)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
