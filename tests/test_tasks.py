@@ -35,7 +35,7 @@ GLUE_DATA = Path(__file__).parent / "fixtures" / "glue_data"
 
 
 def test_registry_names() -> None:
-    assert TASK_NAMES == (*GLUE_TASKS, "rotten-tomatoes", "trec")
+    assert TASK_NAMES == (*GLUE_TASKS, "rotten-tomatoes", "trec", "sms-spam", "vader-tweets", "vader-amazon")
     assert GLUE_TASKS == ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 
 

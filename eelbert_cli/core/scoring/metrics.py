@@ -1,6 +1,6 @@
 """Task metrics in numpy and the one-number score of a task.
 
-Scale: the five metric functions (:func:`accuracy` ... :func:`spearman`) return raw values (a fraction,
+Scale: the metric functions (:func:`accuracy` ... :func:`spearman`) return raw values (a fraction,
 or a correlation in [-1, 1]); everything task-level — :func:`compute_metrics` and :func:`task_score`
 (and the GLUE score, ``glue.py``) — is in percent (x100, e.g. 84.6), the way GLUE and the BERT paper
 report them.
@@ -43,6 +43,44 @@ def f1_binary(predictions: ArrayLike, labels: ArrayLike, positive: int = 1) -> f
     false_negative = np.sum((predicted != positive) & (gold == positive))
     denominator = 2 * true_positive + false_positive + false_negative
     return float(2 * true_positive / denominator) if denominator else 0.0
+
+
+def confusion_matrix(predictions: ArrayLike, labels: ArrayLike, num_classes: int | None = None) -> np.ndarray:
+    """Counts with true classes as rows and predicted classes as columns (class ids 0..num_classes-1;
+    default: one past the largest id seen)."""
+    predicted, gold = _pair(predictions, labels)
+    predicted, gold = predicted.astype(np.int64), gold.astype(np.int64)
+    size = int(max(predicted.max(), gold.max())) + 1 if num_classes is None else num_classes
+    if min(predicted.min(), gold.min()) < 0 or max(predicted.max(), gold.max()) >= size:
+        raise ValueError(f"class ids must lie in 0..{size - 1}")
+    matrix = np.zeros((size, size), dtype=np.int64)
+    np.add.at(matrix, (gold, predicted), 1)
+    return matrix
+
+
+def per_class(confusion: ArrayLike) -> list[dict[str, float | int]]:
+    """Precision, recall and F1 (fractions) and support (true count) of each class of a confusion
+    matrix (true rows, predicted columns). A class never predicted has precision 0, one that never
+    occurs recall 0, and F1 is 0 where precision + recall is (sklearn's ``zero_division=0``)."""
+    matrix = np.asarray(confusion, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    rows = []
+    for tp, p, s in zip(true_positive, predicted, support):
+        precision = tp / p if p else 0.0
+        recall = tp / s if s else 0.0
+        f1 = 2 * tp / (p + s) if p + s else 0.0
+        rows.append({"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(s)})
+    return rows
+
+
+def macro_f1(predictions: ArrayLike, labels: ArrayLike) -> float:
+    """The unweighted mean of every class's F1 (any number of classes), over the classes that occur
+    in the labels or the predictions; sklearn's ``f1_score(average="macro")``."""
+    predicted, gold = _pair(predictions, labels)
+    classes, codes = np.unique(np.concatenate([gold, predicted]), return_inverse=True)
+    matrix = confusion_matrix(codes[len(gold) :], codes[: len(gold)], len(classes))
+    return float(np.mean([row["f1"] for row in per_class(matrix)]))
 
 
 def matthews_corrcoef(predictions: ArrayLike, labels: ArrayLike) -> float:
@@ -93,6 +131,7 @@ def spearman(predictions: ArrayLike, labels: ArrayLike) -> float:
 METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
     "accuracy": accuracy,
     "f1": f1_binary,
+    "macro_f1": macro_f1,
     "mcc": matthews_corrcoef,
     "pearson": pearson,
     "spearman": spearman,
@@ -100,8 +139,23 @@ METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
 
 
 def compute_metrics(task: Task, predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
-    """The task's metrics on one split, in percent. Classification predictions are label ids."""
-    return {name: 100.0 * METRICS[name](predictions, labels) for name in task.metrics}
+    """The task's metrics on one split (the scored ones, then its extra ones), in percent.
+    Classification predictions are label ids."""
+    return {name: 100.0 * METRICS[name](predictions, labels) for name in task.reported_metrics}
+
+
+def class_report(task: Task, predictions: ArrayLike, labels: ArrayLike) -> dict:
+    """A classification split's per-class table and confusion matrix, by the task's label names:
+    ``{"labels": [...], "per_class": {label: {precision, recall, f1 (percent), support}},
+    "confusion": [[count]] (true rows, predicted columns)}``."""
+    if task.type != "classification":
+        raise EelbertError(f"task {task.name!r} is a regression: it has no classes to report")
+    matrix = confusion_matrix(predictions, labels, len(task.labels))
+    table = {
+        label: {"precision": 100.0 * row["precision"], "recall": 100.0 * row["recall"], "f1": 100.0 * row["f1"], "support": row["support"]}
+        for label, row in zip(task.labels, per_class(matrix))
+    }
+    return {"labels": list(task.labels), "per_class": table, "confusion": matrix.tolist()}
 
 
 def task_score(task: Task, metrics_by_split: Mapping[str, Mapping[str, float]], splits: Sequence[str] | None = None) -> float:

@@ -17,7 +17,7 @@ from eelbert_cli.core.errors import EelbertError
 
 TaskType = Literal["classification", "regression"]
 Label = int | float
-CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "macro_f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
 GLUE_HUB_DATASET = "nyu-mll/glue"
 
@@ -32,13 +32,19 @@ class Task:
     text_columns: tuple[str, ...]  # one or two; the hub's column names for GLUE
     label_column: str
     labels: tuple[str, ...]  # classification: label strings in id order; regression: ()
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  # what the task is scored on (the mean of these selects a config on dev)
     eval_splits: tuple[str, ...] = ("validation",)
     test_splits: tuple[str, ...] = ("test",)
     test_labelled: bool = False  # GLUE hides test labels; rotten-tomatoes keeps them
     submission_files: tuple[tuple[str, str], ...] = ()  # (test split, submission TSV name)
     paper_numbers: tuple[tuple[str, str, str], ...] = ()  # BERT-paper rule: (label, split, metric)
     description: str = ""
+    extra_metrics: tuple[str, ...] = ()  # computed and shown beside ``metrics``, never part of the task's score
+
+    @property
+    def reported_metrics(self) -> tuple[str, ...]:
+        """Every metric computed on a split: the scored ones, then the extra ones."""
+        return (*self.metrics, *(metric for metric in self.extra_metrics if metric not in self.metrics))
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -107,9 +113,41 @@ TREC = Task(
     label_column="label",
     labels=("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"),
     metrics=("accuracy",),
+    extra_metrics=("macro_f1",),
     test_labelled=True,
     description="TREC question type (6 coarse classes: abbreviation, description, entity, human, location, number), offline from a pinned wheel; not part of GLUE",
 )
+SMS_SPAM = Task(
+    name="sms-spam",
+    title="SMS Spam",
+    type="classification",
+    text_columns=("text",),
+    label_column="spam",
+    labels=("ham", "spam"),
+    metrics=("f1", "mcc"),  # F1 of class 1 (spam) and Matthews correlation: 12.5% spam, accuracy alone flatters
+    extra_metrics=("accuracy",),
+    test_labelled=True,
+    description="SMS spam detection (1 = spam; messages deduplicated before splitting), offline from a pinned wheel; not part of GLUE",
+)
+
+
+def _vader(name: str, title: str, what: str) -> Task:
+    return Task(
+        name=name,
+        title=title,
+        type="regression",
+        text_columns=("text",),
+        label_column="sentiment",
+        labels=(),
+        metrics=("pearson", "spearman"),
+        test_labelled=True,
+        description=f"sentiment intensity of {what} (regression: the mean human rating, about -4..+4; VADER ground truth, "
+        "Hutto & Gilbert 2014), offline from a pinned wheel; not part of GLUE",
+    )
+
+
+VADER_TWEETS = _vader("vader-tweets", "VADER Tweets", "tweets")
+VADER_AMAZON = _vader("vader-amazon", "VADER Amazon", "Amazon review sentences")
 
 TASKS: dict[str, Task] = {
     task.name: task
@@ -125,10 +163,49 @@ TASKS: dict[str, Task] = {
         _glue("wnli", "WNLI", ("sentence1", "sentence2"), _BINARY, ("accuracy",), None, "Winograd NLI (1 = entailment); left out of the BERT-paper score"),
         ROTTEN_TOMATOES,
         TREC,
+        SMS_SPAM,
+        VADER_TWEETS,
+        VADER_AMAZON,
     )
 }
 GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 TASK_NAMES = tuple(TASKS)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named group of tasks scored by one average, each task putting exactly one metric of its
+    dev split into it (as the BERT paper's GLUE average does: CoLA MCC, STS-B Spearman, ...)."""
+
+    name: str
+    title: str
+    averaged: tuple[tuple[str, str], ...]  # (task, the one metric it puts into the average)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(task for task, _ in self.averaged)
+
+    def metric(self, task: str) -> str:
+        return dict(self.averaged)[task]
+
+
+# The offline GLUE-style suite: five real tasks from pinned wheels. Accuracy for the balanced
+# sentiment and the 6-class question tasks (their usual metric; trec also reports macro-F1), MCC
+# for imbalanced spam (as CoLA), Spearman for the two regressions (as STS-B in the BERT paper).
+OFFLINE_SUITE = Suite(
+    name="offline",
+    title="offline suite",
+    averaged=(
+        ("rotten-tomatoes", "accuracy"),
+        ("trec", "accuracy"),
+        ("sms-spam", "mcc"),
+        ("vader-tweets", "spearman"),
+        ("vader-amazon", "spearman"),
+    ),
+)
+# The GLUE suite's average is GLUE's own (two named rules, scoring/glue.py); listed here for its tasks.
+SUITE_TASKS: dict[str, tuple[str, ...]] = {"glue": GLUE_TASKS, OFFLINE_SUITE.name: OFFLINE_SUITE.tasks}
+SUITES: dict[str, Suite] = {OFFLINE_SUITE.name: OFFLINE_SUITE}
 
 
 def _normalise(name: str) -> str:
