@@ -173,7 +173,7 @@ def glue_command(
     data_dir: Annotated[Optional[str], typer.Option(help="glue_data/ directory (or save_to_disk dirs); default: the hub.")] = None,
     overrides: SetOption = None,
 ) -> None:
-    """Fine-tune and score GLUE tasks; print every metric and the GLUE score under both rules."""
+    """Fine-tune and score a task suite (GLUE, or glue.suite: offline); print every metric and its average(s)."""
     from eelbert_cli.core.finetuning.stages import run_glue, update_results
     from eelbert_cli.core.reporting.tables import glue_table
 
@@ -181,9 +181,10 @@ def glue_command(
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     results = run_glue(experiment, names)
     document = update_results(experiment, [])
-    table, notes = glue_table(results, document["glue"])
+    suite = experiment.glue.suite if experiment.glue is not None else "glue"
+    table, notes = glue_table(results, document["glue"], "GLUE (dev)" if suite == "glue" else f"{suite} suite (dev)")
     console.print(table)
-    for note in notes:
+    for note in notes + [f"[bold]{entry['text']}[/]" for entry in document.get("suite", {}).values()]:
         console.print(note)
     console.print(f"results: {experiment.run_dir / 'results.json'}")
 

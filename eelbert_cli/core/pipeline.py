@@ -26,6 +26,8 @@ def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
     data = spec.model_dump(mode="json")
     if isinstance(data.get("finetune"), dict):  # hashed under its old name, so stages finished before the rename stay done
         data["finetune"]["pooling"] = data["finetune"].pop("sentence_vector")
+    if isinstance(data.get("glue"), dict) and data["glue"].get("suite") == "glue":  # the default suite hashes as before it existed
+        del data["glue"]["suite"]
     relevant = {key: data.get(key) for key in ("model", "tokenizer", "seed", *sections)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eelbert_cli.core.console import warn_once
 from eelbert_cli.core.data.corpora import BuiltinCorpus, CorpusSource
 from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS
+from eelbert_cli.core.data.tasks.registry import SUITE_TASKS
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import check_safe_name
@@ -294,8 +295,27 @@ class FinetuneSpec(StrictSpec):
 
 
 class GlueSpec(StrictSpec):
-    tasks: list[str] = Field(default_factory=lambda: ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"], min_length=1)
+    """A named task group run like GLUE: ``suite: glue`` (the nine GLUE tasks, scored by GLUE's two
+    rules) or ``suite: offline`` (five real tasks from pinned wheels, one average of one named metric
+    per task: registry.OFFLINE_SUITE). ``tasks`` defaults to the suite's and may name a subset."""
+
+    suite: Literal["glue", "offline"] = "glue"
+    tasks: list[str] = Field(default_factory=lambda: list(SUITE_TASKS["glue"]), min_length=1)
     data_dir: str | None = None  # glue_data/ layout, or a save_to_disk DatasetDict per task; default: the hub
+
+    @model_validator(mode="before")
+    @classmethod
+    def _suite_tasks(cls, data: Any) -> Any:
+        """Without ``tasks``, the suite's own."""
+        if isinstance(data, dict) and "tasks" not in data and data.get("suite") in SUITE_TASKS:
+            return {**data, "tasks": list(SUITE_TASKS[data["suite"]])}
+        return data
+
+    @model_validator(mode="after")
+    def _offline_takes_no_data_dir(self) -> GlueSpec:
+        if self.suite == "offline" and self.data_dir is not None:
+            raise ValueError("the offline suite reads its tasks from pinned wheels: it takes no data_dir")
+        return self
 
 
 class ExperimentSpec(StrictSpec):

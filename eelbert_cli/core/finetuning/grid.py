@@ -96,6 +96,8 @@ class FinetuneResult:
                 "eval_examples_per_second": statistics.fmean(r.eval_examples_per_second for c in self.configs for r in c.runs),
             },
             "saved_model_seed": best.seed,
+            # classification: the saved model's per-class table and confusion matrix on each labelled split
+            **({"classes": {"seed": best.seed, "splits": best.class_reports}} if best.class_reports else {}),
             "submission_files": self.submission_files,
             **({"distillation": self.distillation} if self.distillation else {}),
         }

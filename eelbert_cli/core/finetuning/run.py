@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from eelbert_cli.core.data.tasks import Task
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.finetuning.encoding import Encoded, collate, length_grouped_batches, predict
-from eelbert_cli.core.scoring.metrics import compute_metrics, task_score
+from eelbert_cli.core.scoring.metrics import class_report, compute_metrics, task_score
 from eelbert_cli.core.spec import DistillSpec, FinetuneSpec
 from eelbert_cli.core.targets import ModelSource
 from eelbert_cli.core.training.optim import lr_multiplier, make_adamw, set_lr
@@ -45,6 +45,7 @@ class RunResult:
     train_examples_per_second: float
     eval_examples_per_second: float
     state_dict: dict[str, torch.Tensor] | None = None
+    class_reports: dict[str, dict] = field(default_factory=dict)  # classification: split -> per-class table and confusion
 
 
 def task_loss(task: Task, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -121,17 +122,21 @@ def train_run(
             if on_step is not None:
                 on_step()
 
-    metrics, test_predictions, eval_rates = {}, {}, []
+    metrics, test_predictions, eval_rates, class_reports = {}, {}, [], {}
     for split in task.eval_splits:
         predictions, rate = predict(model, task, encoded[split], settings, pad_id)
         metrics[split] = compute_metrics(task, predictions, encoded[split].labels)
         eval_rates.append(rate)
+        if task.type == "classification":
+            class_reports[split] = class_report(task, predictions, encoded[split].labels)
     for split in task.test_splits:
         if split in encoded:
             predictions, _ = predict(model, task, encoded[split], settings, pad_id)
             test_predictions[split] = predictions.tolist()
             if encoded[split].labels is not None:
                 metrics[split] = compute_metrics(task, predictions, encoded[split].labels)
+                if task.type == "classification":
+                    class_reports[split] = class_report(task, predictions, encoded[split].labels)
     return RunResult(
         config,
         seed,
@@ -141,4 +146,5 @@ def train_run(
         train_examples_per_second=len(train) * config.epochs / max(train_seconds, 1e-9),
         eval_examples_per_second=float(np.mean(eval_rates)),
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()} if keep_weights else None,
+        class_reports=class_reports,
     )

@@ -18,6 +18,7 @@ from eelbert_cli.core.finetuning.grid import FinetuneResult, run_grid, save_fine
 from eelbert_cli.core.files import run_directory_lock, write_atomic, write_json
 from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.scoring.glue import glue_scores
+from eelbert_cli.core.scoring.suite import suite_scores
 from eelbert_cli.core.spec import ExperimentSpec, FinetuneSpec, GlueSpec
 from eelbert_cli.core.targets import model_source
 
@@ -101,6 +102,8 @@ def update_results(spec: ExperimentSpec, results: list[FinetuneResult]) -> dict:
         document["summary"][result.task.name] = result.summary()
         document["tasks"][result.task.name] = result.as_dict()
     document["glue"] = glue_scores(document["tasks"])
+    if spec.glue is not None and spec.glue.suite != "glue" and (scores := suite_scores(document["tasks"], spec.glue.suite)):
+        document["suite"] = scores
     write_json(path, document)
     write_atomic(spec.run_dir / RESULTS_MARKDOWN, results_markdown(document))
     return document
@@ -141,4 +144,26 @@ def results_markdown(document: dict) -> str:
                       f"alpha {d['alpha']:g}, temperature {d['temperature']:g}, {d['extra_examples']:,} teacher-labelled extra examples)"]
     for rule, score in document.get("glue", {}).items():
         lines += ["", f"**{score['text']}**"]
+    for score in document.get("suite", {}).values():
+        lines += ["", f"**{score['text']}**"]
+    for entry in document["tasks"].values():
+        if entry.get("classes"):
+            lines += class_markdown(entry)
     return "\n".join(lines) + "\n"
+
+
+def class_markdown(entry: dict) -> list[str]:
+    """A classification task's per-class table and confusion matrix per labelled split (the saved model)."""
+    classes = entry["classes"]
+    lines = []
+    for split, report in classes["splits"].items():
+        labels = report["labels"]
+        lines += ["", f"## {entry['title']}, {split}: per class (the saved model, seed {classes['seed']})", ""]
+        lines += ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label in labels:
+            row = report["per_class"][label]
+            lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | {row['support']} |")
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
+        lines += ["| true \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        lines += [f"| {label} | " + " | ".join(str(count) for count in counts) + " |" for label, counts in zip(labels, report["confusion"])]
+    return lines

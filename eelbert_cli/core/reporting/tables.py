@@ -103,8 +103,8 @@ def finetune_table(result) -> Table:
     return table
 
 
-def glue_table(results, scores: dict) -> tuple[Table, list[str]]:
-    table = Table(title="GLUE (dev)", box=box.SIMPLE_HEAD)
+def glue_table(results, scores: dict, title: str = "GLUE (dev)") -> tuple[Table, list[str]]:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     for header in ("task", "metric", "mean", "std", "config"):
         table.add_column(header, justify="right" if header in ("mean", "std") else "left")
     for result in results:
