@@ -124,7 +124,7 @@ SMS_SPAM = Task(
     text_columns=("text",),
     label_column="spam",
     labels=("ham", "spam"),
-    metrics=("f1", "mcc"),  # F1 of class 1 (spam) and Matthews correlation: 12.5% spam, accuracy alone flatters
+    metrics=("f1", "mcc"),  # F1 of class 1 (spam) and Matthews correlation: 12% spam, accuracy alone flatters
     extra_metrics=("accuracy",),
     test_labelled=True,
     description="SMS spam detection (1 = spam; messages deduplicated before splitting), offline from a pinned wheel; not part of GLUE",
