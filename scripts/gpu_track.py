@@ -263,9 +263,14 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "eelbert_cli.cli", *args]
 
 
+PROOF_STEPS = 60  # signalled after 25, checkpoints every 20: the resumed run replays steps 21-60
+PROOF_SETTINGS = {"steps": PROOF_STEPS}  # `proof --steps` changes it (the CPU test runs 12)
+
+
 def proof_overrides(run_dir: Path, loop: str, compile_step: bool) -> list[str]:
-    settings = [f"output_dir={run_dir}", "pretrain.budget={steps: 60}", "pretrain.batch_size=32", "pretrain.checkpoint_every=20",
-                "pretrain.log_every=5", "pretrain.schedule=linear", "pretrain.snapshots=[]", f"pretrain.loop={loop}",
+    steps = PROOF_SETTINGS["steps"]
+    settings = [f"output_dir={run_dir}", f"pretrain.budget={{steps: {steps}}}", "pretrain.batch_size=32",
+                f"pretrain.checkpoint_every={steps // 3}", f"pretrain.log_every={max(steps // 12, 1)}", "pretrain.schedule=linear", "pretrain.snapshots=[]", f"pretrain.loop={loop}",
                 f"pretrain.compile={str(compile_step).lower()}", "pretrain.precision=bf16" if not smoke() else "pretrain.precision=fp32",
                 "pretrain.eval_batches=1", "pretrain.dropout=0.1" if loop == "host" else "pretrain.dropout=0.0"]
     if smoke():
@@ -285,7 +290,8 @@ def interrupted_run_matches(root: Path, loop: str, compile_step: bool, deadline:
         return {"ok": False, "why": f"straight run exit {first.returncode}: {first.stderr[-600:]}"}
     process = subprocess.Popen(cli("pretrain", spec, *proof_overrides(split, loop, compile_step)), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    while process.poll() is None and not any(r.get("step", 0) >= 25 for r in read_metrics(split)) and time.monotonic() < deadline:
+    signal_after = PROOF_SETTINGS["steps"] * 5 // 12
+    while process.poll() is None and not any(r.get("step", 0) >= signal_after for r in read_metrics(split)) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 5.0))
@@ -444,6 +450,7 @@ def main() -> int:
     proof_parser.add_argument("--set", dest="overrides", action="append", default=[],
                               help="a spec override for every run (e.g. pretrain.deterministic=true)")
     proof_parser.add_argument("--parts", nargs="+", choices=PROOF_PARTS, default=list(PROOF_PARTS))
+    proof_parser.add_argument("--steps", type=int, default=PROOF_STEPS, help="steps per run (signalled after 5/12 of them)")
     finetune_parser = commands.add_parser("finetune", help="fine-tune the encoders a call brought back, on the CPU")
     finetune_parser.add_argument("back", type=Path, help="the folder the archives were extracted into (one folder per model)")
     finetune_parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the fine-tuning runs go")
@@ -458,6 +465,7 @@ def main() -> int:
         unpack_carry(args.directory, args.cache)
         return 0
     if args.command == "proof":
+        PROOF_SETTINGS["steps"] = args.steps
         EXTRA_OVERRIDES.extend(args.overrides)
         report = cuda_proof(args.out, args.seconds, tuple(args.parts))
         write_json(args.out / "proof.json", report)
