@@ -32,7 +32,11 @@ sys.path.insert(0, str(REPO))
 
 from eelbert_cli.core.files import write_json  # noqa: E402 - after the repository is on the path
 from eelbert_cli.core.training.throughput import (  # noqa: E402
-    H200_BF16_PEAK_FLOPS, model_flops_utilisation, read_metrics, steady_tokens_per_second, training_flops_per_token,
+    H200_BF16_PEAK_FLOPS,
+    model_flops_utilisation,
+    read_metrics,
+    steady_tokens_per_second,
+    training_flops_per_token,
 )
 
 MODELS = ("eelbert-tiny", "bert-tiny", "uno-eelbert")
@@ -180,7 +184,8 @@ def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: floa
         record["stopped"] = str(stopped)
     except (EelbertError, RuntimeError) as error:  # one model's failure must not cost the others
         record["error"] = f"{type(error).__name__}: {error}"
-    record["snapshots"] = sorted((json.loads(p.read_text()) for p in spec.run_dir.glob("snapshots/*/snapshot.json")), key=lambda s: s["tokens"])
+    snapshots = (json.loads(p.read_text()) for p in spec.run_dir.glob("snapshots/*/snapshot.json"))
+    record["snapshots"] = sorted(snapshots, key=lambda s: s["tokens"])
     record["pretrain_seconds"] = round(record.get("elapsed_seconds") or 0.0, 1)
     record["snapshot_seconds"] = round(sum(s.get("seconds", 0.0) for s in record["snapshots"]), 1)
     record |= bring_back(spec.run_dir, out, model)
@@ -205,8 +210,8 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[
     planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step(), models=models, proof=proof)
     summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "planned": planned, "models": {}}
     print(f"plan: {planned['pretrain_fraction']:.0%} of the call in pretraining steps "
-          f"({planned['pretrain_seconds']:.0f} of {seconds - planned['proof_seconds']:.0f} s at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s "
-          "planned)", flush=True)
+          f"({planned['pretrain_seconds']:.0f} of {seconds - planned['proof_seconds']:.0f} s "
+          f"at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s planned)", flush=True)
 
     check = check_throughput(work)
     summary["check"] = check
@@ -240,7 +245,8 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[
         write_json(out / "summary.json", summary)
         outcome = record.get("error") or record.get("stopped") or f"held-out loss {record['heldout_loss']:.3f}"
         print(f"{model}: {record.get('tokens') or 0:,} tokens at {record.get('steady_tokens_per_second') or 0:,} tok/s steady "
-              f"(MFU {record.get('mfu') or 0:.2%}), {len(record['snapshots'])} snapshots, {outcome}; {record['wall_seconds']:.0f} s", flush=True)
+              f"(MFU {record.get('mfu') or 0:.2%}), {len(record['snapshots'])} snapshots, {outcome}; "
+              f"{record['wall_seconds']:.0f} s", flush=True)
 
     models_wall = time.perf_counter() - started
     training = sum(r["pretrain_seconds"] + r["snapshot_seconds"] for r in summary["models"].values())
@@ -270,7 +276,8 @@ PROOF_SETTINGS = {"steps": PROOF_STEPS}  # `proof --steps` changes it (the CPU t
 def proof_overrides(run_dir: Path, loop: str, compile_step: bool) -> list[str]:
     steps = PROOF_SETTINGS["steps"]
     settings = [f"output_dir={run_dir}", f"pretrain.budget={{steps: {steps}}}", "pretrain.batch_size=32",
-                f"pretrain.checkpoint_every={steps // 3}", f"pretrain.log_every={max(steps // 12, 1)}", "pretrain.schedule=linear", "pretrain.snapshots=[]", f"pretrain.loop={loop}",
+                f"pretrain.checkpoint_every={steps // 3}", f"pretrain.log_every={max(steps // 12, 1)}", "pretrain.schedule=linear",
+                "pretrain.snapshots=[]", f"pretrain.loop={loop}",
                 f"pretrain.compile={str(compile_step).lower()}", "pretrain.precision=bf16" if not smoke() else "pretrain.precision=fp32",
                 "pretrain.eval_batches=1", "pretrain.dropout=0.1" if loop == "host" else "pretrain.dropout=0.0"]
     if smoke():
@@ -285,7 +292,8 @@ def interrupted_run_matches(root: Path, loop: str, compile_step: bool, deadline:
     spec = str(SPECS / "eelbert-tiny.yaml")
     straight, split = root / f"{loop}-straight", root / f"{loop}-split"
     timeout = max(deadline - time.monotonic(), 5.0)
-    first = subprocess.run(cli("pretrain", spec, *proof_overrides(straight, loop, compile_step)), capture_output=True, text=True, timeout=timeout)
+    first = subprocess.run(cli("pretrain", spec, *proof_overrides(straight, loop, compile_step)),
+                           capture_output=True, text=True, timeout=timeout)
     if first.returncode != 0:
         return {"ok": False, "why": f"straight run exit {first.returncode}: {first.stderr[-600:]}"}
     process = subprocess.Popen(cli("pretrain", spec, *proof_overrides(split, loop, compile_step)), stdout=subprocess.PIPE,
@@ -305,9 +313,9 @@ def interrupted_run_matches(root: Path, loop: str, compile_step: bool, deadline:
     b = load_file(split / "checkpoint" / "model.safetensors")
     differing = [key for key in a if not (a[key].shape == b[key].shape and bool((a[key] == b[key]).all()))]
     results = json.loads((straight / "pretrain_results.json").read_text())
+    max_abs_difference = max((float((a[k].float() - b[k].float()).abs().max()) for k in differing), default=0.0)
     return {"ok": not differing, "signalled_after_step": stopped_at, "sigterm_exit": process.returncode, "bit_identical": not differing,
-            "differing_tensors": differing[:5], "max_abs_difference": max((float((a[k].float() - b[k].float()).abs().max()) for k in differing),
-                                                                           default=0.0),
+            "differing_tensors": differing[:5], "max_abs_difference": max_abs_difference,
             "precision": results.get("precision"), "loop": results.get("loop"), "cuda_graph": results.get("cuda_graph"),
             "device": results.get("device")}
 

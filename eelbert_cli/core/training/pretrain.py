@@ -34,10 +34,15 @@ from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
 from eelbert_cli.core.targets import resolve_model_config
-from eelbert_cli.core.training.device_step import DeviceBatches, DeviceMaskedLMStep
 from eelbert_cli.core.training.checkpoints import (
-    latest_checkpoint, load_extra_state, load_optimizer_state, read_trainer_state, save_checkpoint, save_with_tokenizer,
+    latest_checkpoint,
+    load_extra_state,
+    load_optimizer_state,
+    read_trainer_state,
+    save_checkpoint,
+    save_with_tokenizer,
 )
+from eelbert_cli.core.training.device_step import DeviceBatches, DeviceMaskedLMStep
 from eelbert_cli.core.training.logbook import METRICS_FILE, LogWindow, keep_metrics_until
 from eelbert_cli.core.training.masking import MaskingVocabulary
 from eelbert_cli.core.training.objectives import MaskedLMObjective, Objective
@@ -116,7 +121,9 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     if paused is not None:
         return PretrainOutcome(run_dir, paused, paused_at_step=loop.step)
 
-    results = {**loop.summary(), "loop": loop_kind, "cuda_graph": loop.uses_cuda_graph, "objective": settings.objective, **objective.describe(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data), "packed_data": str(packed_dir)}
+    results = {**loop.summary(), "loop": loop_kind, "cuda_graph": loop.uses_cuda_graph, "objective": settings.objective,
+               **objective.describe(), "train_sequences": len(train_data), "heldout_sequences": len(heldout_data),
+               "packed_data": str(packed_dir)}
     results |= evaluate_heldout(objective, heldout_data, settings, runtime, spec.seed, loop.dtype)
     if runtime.distributed:
         results["ranks_agree"] = runtime.ranks_agree(model)
@@ -509,7 +516,8 @@ class PretrainLoop:
         started = time.perf_counter()
         self.flush_device_sums()
         kept_parameters = [p.detach().clone() for p in self.objective.parameters()]
-        kept_moments = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()} for p, state in self.optimizer.state.items()}
+        kept_moments = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+                        for p, state in self.optimizer.state.items()}
         kept_counters, kept_scaler, kept_window = (self.step, self.tokens, self.elapsed), self.scaler.state_dict(), self.window
         self.window = LogWindow(self.runtime, self.objective.counts_accuracy)  # the branch's own sums
         peak = self.scheduled_lr()
@@ -525,10 +533,11 @@ class PretrainLoop:
         record |= evaluate_heldout(self.objective, self.heldout, self.settings, self.runtime, self.spec.seed, self.dtype)
         if self.runtime.is_main:
             save_with_tokenizer(self.model, self.tokenizer, directory)
-            write_json(directory / "snapshot.json", record | {"requested_tokens": tokens, "seconds": round(time.perf_counter() - started, 2)})
+            seconds = round(time.perf_counter() - started, 2)
+            write_json(directory / "snapshot.json", record | {"requested_tokens": tokens, "seconds": seconds})
             append_jsonl(self.metrics_path, {"snapshot": str(directory.relative_to(self.spec.run_dir)), **record})
         with torch.no_grad():
-            for parameter, kept in zip(self.objective.parameters(), kept_parameters):
+            for parameter, kept in zip(self.objective.parameters(), kept_parameters, strict=True):
                 parameter.copy_(kept)
             for parameter, state in self.optimizer.state.items():
                 for key, value in kept_moments[id(parameter)].items():
