@@ -58,7 +58,7 @@ def user_errors(command):
             raise typer.Exit(2) from None
         except CLI_EXITS:
             raise
-        except Exception as error:  # noqa: BLE001 - every command passes here: no bug may end as a bare traceback
+        except Exception as error:  # every command passes here: no bug may end as a bare traceback
             _internal_error(error)
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -81,7 +81,8 @@ def _internal_error(error: Exception) -> None:
     from eelbert_cli.core.data.resources import cache_dir
 
     line = internal_error_line(error, write_internal_error_log(error, cache_dir() / "logs"))
-    error_console.print(Text.assemble(("internal error:", "bold red"), line.removeprefix("internal error:")), highlight=False, soft_wrap=True)
+    message = Text.assemble(("internal error:", "bold red"), line.removeprefix("internal error:"))
+    error_console.print(message, highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
 
 
@@ -236,10 +237,12 @@ def report_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>) to compare.")],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where report.md/.csv/.json and the PNGs go.")] = Path("report"),
     baseline: Annotated[
-        Optional[list[str]], typer.Option("--baseline", help="RUN=BASELINE: compare RUN with this run instead of its BERT twin (repeatable).")
+        Optional[list[str]],
+        typer.Option("--baseline", help="RUN=BASELINE: compare RUN with this run instead of its BERT twin (repeatable)."),
     ] = None,
     keep_records: Annotated[
-        bool, typer.Option("--keep-records", help="Copy each run's record files (not its checkpoints) to OUTPUT_DIR/runs/ and report from them.")
+        bool,
+        typer.Option("--keep-records", help="Copy each run's record files (not its checkpoints) to OUTPUT_DIR/runs/ and report from them."),
     ] = False,
 ) -> None:
     """A paper-style comparison table and plots, built only from the files in run directories."""
@@ -334,9 +337,13 @@ def inspect_embedding_command(
 @command("export")
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (RUN_DIR/finetuned/TASK).")],
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Export directory: new, empty or an earlier export (replaced as a whole).")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Export directory: new, empty or an earlier export (replaced as a whole).")
+    ],
     quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantization of the weights.")] = None,
-    max_seq_len: Annotated[Optional[int], typer.Option(min=2, help="Longest input the export accepts (default: the fine-tuning length).")] = None,
+    max_seq_len: Annotated[
+        Optional[int], typer.Option(min=2, help="Longest input the export accepts (default: the fine-tuning length).")
+    ] = None,
 ) -> None:
     """ONNX graph over word vectors (no vocabulary-sized tensor), tokenizer and export.json: all a device needs."""
     if quantize not in (None, "int8"):
@@ -361,7 +368,8 @@ def predict_command(
     input_file: Annotated[Optional[Path], typer.Option("--input", help="A .txt (one text per line), .jsonl or .csv file.")] = None,
     output: Annotated[
         Optional[Path],
-        typer.Option(help="Write JSON lines here (default: print them): a new or regular file, never the input, a symbolic link or a device."),
+        typer.Option(help="Write JSON lines here (default: print them): a new or regular file, "
+                          "never the input, a symbolic link or a device."),
     ] = None,
     column: Annotated[str, typer.Option(help="Text field of a .jsonl/.csv input.")] = "text",
     pair_column: Annotated[Optional[str], typer.Option(help="Second text field, for sentence-pair tasks.")] = None,
@@ -387,7 +395,7 @@ def predict_command(
     if output is None:
         for batch in batches(examples, batch_size):
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
-            for (text, _), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs)):
+            for (text, _), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs), strict=True):
                 print(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))
         return
     from eelbert_cli.core.console import Progress

@@ -90,7 +90,8 @@ class Progress:
     """
 
     def __init__(self, enabled: bool = True, transient: bool = False) -> None:
-        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
         self.enabled = enabled and is_main_process()
         self.bar = RichProgress(

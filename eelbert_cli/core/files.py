@@ -294,4 +294,5 @@ def check_output_file(path: Path, option: str, inputs: tuple[Path, ...] = (), mo
             raise EelbertError(f"{option} {path} is the input file {source}; write the output to another file (nothing was written)")
     for directory in model_dirs:
         if directory is not None and Path(directory).is_dir() and _same_file(path.parent, Path(directory)):
-            raise EelbertError(f"{option} {path} is inside the model directory {directory}; write the output elsewhere (nothing was written)")
+            raise EelbertError(
+                f"{option} {path} is inside the model directory {directory}; write the output elsewhere (nothing was written)")

@@ -1,14 +1,19 @@
 """Built-in pretraining text from pinned Debian packages, stripped of markup, as documents.
 
-| name | package | what |
-|---|---|---|
-| dictionary | dict-gcide 0.48.5+nmu2 | the 1913 Webster (GCIDE): definitions and literary quotations, one entry per document |
-| wordnet | wordnet-base 3.0-37 | WordNet glosses and example sentences, 8 synsets per document |
-| books | sisu-markup-samples 7.1.3-1 (non-free) | 21 books (Carroll, Swift, Doctorow, Stross, Lessig, Benkler, ...), one chapter per document |
-| python-docs | python3.11-doc 3.11.2-6+deb12u8 | the Python documentation's reStructuredText, code and directives dropped, one page per document |
-| rfc | doc-rfc-* 20230121-1 (8 packages, non-free) | the RFCs as plain text: page furniture, contents, tables, figures and code dropped, one RFC per document |
-| manuals | 11 HTML manuals (PostgreSQL, Django, scikit-learn, SciPy, statsmodels, pandas, LilyPond, Racket, GCC, glibc, GDB; 3 non-free) | the paragraphs and list items of each page (code, tables, navigation, signatures dropped), one page per document |
-| linux-docs | linux-doc-6.1 | the kernel's documentation as reStructuredText (translations dropped), one page per document |
+Each source as name (package): what its documents are.
+
+- dictionary (dict-gcide 0.48.5+nmu2): the 1913 Webster (GCIDE): definitions and literary quotations, one entry per document
+- wordnet (wordnet-base 3.0-37): WordNet glosses and example sentences, 8 synsets per document
+- books (sisu-markup-samples 7.1.3-1, non-free): 21 books (Carroll, Swift, Doctorow, Stross, Lessig, Benkler, ...), one
+  chapter per document
+- python-docs (python3.11-doc 3.11.2-6+deb12u8): the Python documentation's reStructuredText, code and directives dropped,
+  one page per document
+- rfc (doc-rfc-* 20230121-1, 8 packages, non-free): the RFCs as plain text: page furniture, contents, tables, figures and
+  code dropped, one RFC per document
+- manuals (11 HTML manuals: PostgreSQL, Django, scikit-learn, SciPy, statsmodels, pandas, LilyPond, Racket, GCC, glibc,
+  GDB; 3 non-free): the paragraphs and list items of each page (code, tables, navigation, signatures dropped), one page
+  per document
+- linux-docs (linux-doc-6.1): the kernel's documentation as reStructuredText (translations dropped), one page per document
 
 ``manuals`` and ``linux-docs`` also drop every paragraph they have already yielded (exact repeats:
 navigation lines, licence footers, a section on both a split and a one-page edition).

@@ -89,7 +89,7 @@ class DelimitedRecords:
             if len(fields) != len(self.columns):
                 self.bad_lines.found(self._reader.line_num, f"{len(fields)} fields where the header has {len(self.columns)}")
                 continue
-            yield self._reader.line_num, dict(zip(self.columns, fields))
+            yield self._reader.line_num, dict(zip(self.columns, fields, strict=True))
 
 
 def jsonl_records(lines: Iterable[str], bad_lines: BadLines) -> Iterator[Record]:

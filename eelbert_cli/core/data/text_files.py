@@ -111,7 +111,8 @@ def parquet_documents(path: Path, text_field: str) -> Iterator[str]:
     try:
         table = pq.ParquetFile(path)
         if text_field not in table.schema_arrow.names:
-            raise EelbertError(f"corpus file {path} has no column {text_field!r} (columns: {', '.join(table.schema_arrow.names)}); set text_field")
+            columns = ", ".join(table.schema_arrow.names)
+            raise EelbertError(f"corpus file {path} has no column {text_field!r} (columns: {columns}); set text_field")
         for batch in table.iter_batches(batch_size=1024, columns=[text_field]):
             yield from (text or "" for text in batch.column(0).to_pylist())
     except pa.ArrowException as error:

@@ -7,8 +7,8 @@ from pathlib import Path
 from tokenizers import Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.data.resources import bert_uncased_tokenizer_file, shipped_tokenizers
+from eelbert_cli.core.errors import EelbertError
 
 DEFAULT_TOKENIZER = "bert-base-uncased"
 

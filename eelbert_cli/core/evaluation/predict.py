@@ -74,7 +74,10 @@ def read_examples(path: Path, column: str, pair_column: str | None) -> list[Exam
     if suffix not in (".jsonl", ".csv"):
         raise EelbertError(f"{path}: unsupported input type {suffix or '(none)'!r}; use .txt, .jsonl or .csv")
     bad = BadLines(path, "error")
-    records = jsonl_records(text.split("\n"), bad) if suffix == ".jsonl" else DelimitedRecords(io.StringIO(text, newline=None), bad, ",", csv.QUOTE_MINIMAL)
+    if suffix == ".jsonl":
+        records = jsonl_records(text.split("\n"), bad)
+    else:
+        records = DelimitedRecords(io.StringIO(text, newline=None), bad, ",", csv.QUOTE_MINIMAL)
     examples = []
     for line, record in records:
         for name in filter(None, (column, pair_column)):
@@ -103,7 +106,7 @@ def predict_to_file(predictor, examples: Sequence[Example], output: Path, batch_
         for batch in batches(examples, batch_size):
             texts = [text for text, _ in batch]
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
-            for (text, pair), prediction in zip(batch, predictor.predict(texts, pairs)):
+            for (text, pair), prediction in zip(batch, predictor.predict(texts, pairs), strict=True):
                 row = {"text": text, **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
             if on_batch is not None:

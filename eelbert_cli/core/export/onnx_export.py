@@ -25,8 +25,8 @@ from torch import nn
 
 from eelbert_cli import __version__
 from eelbert_cli.core.console import log
-from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
 from eelbert_cli.core.files import (
     check_replaceable_directory,
     enclosing_run_dir,
@@ -59,7 +59,8 @@ class WordVectorClassifier(nn.Module):
 
 
 def read_task_record(checkpoint: Path) -> dict:
-    record = read_json_object(checkpoint / "task.json", f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
+    record = read_json_object(checkpoint / "task.json",
+                              f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
     if "task" not in record:
         raise EelbertError(f"{checkpoint / 'task.json'} does not name its task")
     return record

@@ -37,10 +37,12 @@ def is_export_dir(path: str | Path) -> bool:
 
 
 def _read_export(directory: Path) -> dict:
-    document = read_json_object(directory / EXPORT_FILE, f"{directory} is not an export directory (no {EXPORT_FILE}); make one with `eelbert export`")
+    document = read_json_object(directory / EXPORT_FILE,
+                                f"{directory} is not an export directory (no {EXPORT_FILE}); make one with `eelbert export`")
     if document.get("format") != EXPORT_FORMAT:
         raise EelbertError(
-            f"{directory / EXPORT_FILE} has export format {document.get('format')!r}; this eelbert reads format {EXPORT_FORMAT}: export the model again"
+            f"{directory / EXPORT_FILE} has export format {document.get('format')!r}; "
+            f"this eelbert reads format {EXPORT_FORMAT}: export the model again"
         )
     return document
 
@@ -64,14 +66,14 @@ class ExportedModel:
         try:
             tokenizer = Tokenizer.from_file(str(directory / document["tokenizer"]))
             session = onnxruntime.InferenceSession(str(directory / document["model"]), providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - tokenizers and onnxruntime raise their own types
+        except Exception as error:  # tokenizers and onnxruntime raise their own types
             raise EelbertError(f"could not load the export in {directory} ({type(error).__name__}: {error})") from None
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=document["max_seq_len"], strategy="longest_first")
         return cls(directory, document, tokenizer, word_table(directory, document, tokenizer), session)
 
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
         encodings = self.tokenizer.encode_batch(inputs, add_special_tokens=True)
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
@@ -96,7 +98,7 @@ def predictions_from_logits(logits: np.ndarray, labels: Sequence[str], regressio
         return [Prediction(float(value), None) for value in logits[:, 0]]
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    return [Prediction(labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row)}) for row in probabilities]
+    return [Prediction(labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row, strict=True)}) for row in probabilities]
 
 
 def word_table(directory: Path, document: dict, tokenizer) -> np.ndarray:

@@ -46,7 +46,7 @@ class Encoded:
 
 def encode_split(tokenizer: Tokenizer, split: Split, max_seq_len: int) -> Encoded:
     tokenizer.enable_truncation(max_length=max_seq_len, strategy="longest_first")
-    inputs = list(split.text_a) if split.text_b is None else list(zip(split.text_a, split.text_b))
+    inputs = list(split.text_a) if split.text_b is None else list(zip(split.text_a, split.text_b, strict=True))
     encodings = tokenizer.encode_batch(inputs, add_special_tokens=True)
     labels = None if split.labels is None else np.asarray(split.labels)
     return Encoded([e.ids for e in encodings], [e.type_ids for e in encodings], labels)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from eelbert_cli.core.console import Progress, log
 from eelbert_cli.core.data.tasks import TaskData, get_task, load_custom_task, load_task, write_submission
-from eelbert_cli.core.finetuning.grid import FinetuneResult, run_grid, save_finetuned
 from eelbert_cli.core.files import run_directory_lock, write_atomic, write_json
+from eelbert_cli.core.finetuning.grid import FinetuneResult, run_grid, save_finetuned
 from eelbert_cli.core.manifest import write_manifest
 from eelbert_cli.core.scoring.glue import glue_scores
 from eelbert_cli.core.scoring.suite import suite_scores
@@ -128,21 +128,23 @@ def _existing_results(path: Path) -> dict:
 
 
 def results_markdown(document: dict) -> str:
-    lines = [f"# {document['name']}: fine-tuning results", "", "Mean over seeds of the selected config; dev (validation) splits unless marked test. Percent.", ""]
+    lines = [f"# {document['name']}: fine-tuning results", "",
+             "Mean over seeds of the selected config; dev (validation) splits unless marked test. Percent.", ""]
     lines += ["| task | metric | mean | std | selected config | seeds |", "|---|---|---|---|---|---|"]
-    for name, entry in document["tasks"].items():
+    for entry in document["tasks"].values():
         config = entry["selected"]
         label = f"lr {config['lr']:g}, {config['epochs']} ep, batch {config['batch_size']}"
         for split, metrics in entry["selected_mean"].items():
             for metric, value in metrics.items():
                 where = "" if split.startswith("validation") and len(entry["selected_mean"]) == 1 else f" ({split})"
-                lines.append(f"| {entry['title']} | {metric}{where} | {value:.2f} | {entry['selected_std'][split][metric]:.2f} | {label} | {len(entry['seeds'])} |")
+                std = entry["selected_std"][split][metric]
+                lines.append(f"| {entry['title']} | {metric}{where} | {value:.2f} | {std:.2f} | {label} | {len(entry['seeds'])} |")
     for entry in document["tasks"].values():
         if entry.get("distillation"):
             d = entry["distillation"]
             lines += ["", f"{entry['title']}: distilled from {d['teacher']} (teacher dev score {d['teacher_dev_score']:.2f}; "
                       f"alpha {d['alpha']:g}, temperature {d['temperature']:g}, {d['extra_examples']:,} teacher-labelled extra examples)"]
-    for rule, score in document.get("glue", {}).items():
+    for score in document.get("glue", {}).values():
         lines += ["", f"**{score['text']}**"]
     for score in document.get("suite", {}).values():
         lines += ["", f"**{score['text']}**"]
@@ -165,5 +167,6 @@ def class_markdown(entry: dict) -> list[str]:
             lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | {row['support']} |")
         lines += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
         lines += ["| true \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-        lines += [f"| {label} | " + " | ".join(str(count) for count in counts) + " |" for label, counts in zip(labels, report["confusion"])]
+        lines += [f"| {label} | " + " | ".join(str(count) for count in counts) + " |"
+                  for label, counts in zip(labels, report["confusion"], strict=True)]
     return lines

@@ -127,7 +127,7 @@ def embedding_neighbours(model, tokenizer, words: set[str], count: int, chunk: i
             similarity = vectors[rows] @ vectors.T
             similarity[torch.arange(len(batch)), rows] = -2.0  # never the word itself
             nearest = similarity.topk(count, dim=1).indices
-            found.update({word: tuple(tokens[i] for i in picks.tolist()) for word, picks in zip(batch, nearest)})
+            found.update({word: tuple(tokens[i] for i in picks.tolist()) for word, picks in zip(batch, nearest, strict=True)})
     return found
 
 

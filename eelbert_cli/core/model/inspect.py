@@ -39,7 +39,7 @@ class NeighbourIndex:
         query = F.normalize(hash_vectors([string], self.dim, self.config), dim=1)[0]
         scores = self.unit_table @ query
         values, indices = torch.topk(scores, min(k + 1, len(self.vocabulary)))
-        pairs = [(self.vocabulary[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+        pairs = [(self.vocabulary[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
         return [(token, score) for token, score in pairs if token != string][:k]
 
     def describe(self, string: str, k: int) -> PieceNeighbours:

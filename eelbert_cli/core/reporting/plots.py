@@ -11,7 +11,6 @@ from pathlib import Path
 from eelbert_cli.core.files import replacing
 from eelbert_cli.core.reporting.runs import RunRow
 
-
 _KIND_STYLE = {"ngram": ("o", "tab:blue"), "token": ("s", "tab:orange"), "learned": ("^", "tab:green")}
 _OTHER_STYLE = ("D", "tab:gray")
 
@@ -55,7 +54,8 @@ def plot_score_vs_size(rows: list[RunRow], path: Path) -> tuple[Path | None, str
     axes.set_title("Score vs model size")
     axes.grid(True, which="both", alpha=0.3)
     kinds = sorted({r.hash_kind or "other" for r in points})
-    handles = [Line2D([], [], linestyle="", marker=_KIND_STYLE.get(k, _OTHER_STYLE)[0], color=_KIND_STYLE.get(k, _OTHER_STYLE)[1], label=f"{k} embedding") for k in kinds]
+    styles = {k: _KIND_STYLE.get(k, _OTHER_STYLE) for k in kinds}  # (marker, colour)
+    handles = [Line2D([], [], linestyle="", marker=styles[k][0], color=styles[k][1], label=f"{k} embedding") for k in kinds]
     handles += [
         Line2D([], [], linestyle="", marker="o", color="black", label="pretrained"),
         Line2D([], [], linestyle="", marker="o", markerfacecolor="none", color="black", label="not pretrained"),
@@ -75,13 +75,13 @@ def plot_pretraining_loss(rows: list[RunRow], path: Path) -> tuple[Path | None, 
     figure = _new_figure()
     axes = figure.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(curves))]
-    for row, colour in zip(curves, colours):
+    for row, colour in zip(curves, colours, strict=True):
         if row.loss_curve:
-            tokens, losses = zip(*row.loss_curve)
+            tokens, losses = zip(*row.loss_curve, strict=True)
             marker = "." if len(tokens) == 1 else None  # one logged window: a line would not show
             axes.plot(tokens, losses, color=colour, linewidth=1.4, marker=marker, label=f"{row.label} (train)")
         if row.heldout_points:
-            tokens, losses = zip(*row.heldout_points)
+            tokens, losses = zip(*row.heldout_points, strict=True)
             axes.plot(tokens, losses, color=colour, linestyle="", marker="o", markeredgecolor="black", label=f"{row.label} (held-out)")
     axes.xaxis.set_major_formatter(EngFormatter())
     axes.set_xlabel("tokens pretrained")
@@ -121,15 +121,16 @@ def plot_score_vs_tokens(rows: list[RunRow], path: Path) -> tuple[Path | None, s
     ticks = [0] + [10**power for power in range(6, max(6, math.ceil(math.log10(max(most, 1)) - 0.05)) + 1)]
     for index, (family, points) in enumerate(families.items()):
         colour = f"C{index % 10}"
-        for axes, task in zip(panels, tasks):
+        for axes, task in zip(panels, tasks, strict=False):  # the twin panel, last when present, has no task
             line = [(tokens, row.task_scores[task]) for tokens, row in points if task in row.task_scores]
             if line:
-                axes.plot(*zip(*line), color=colour, marker="o", label=family)
-        ratio = [(tokens, row.percent_of_twin / 100) for tokens, row in points if row.percent_of_twin is not None and row.twin_label != row.label]
+                axes.plot(*zip(*line, strict=True), color=colour, marker="o", label=family)
+        ratio = [(tokens, row.percent_of_twin / 100) for tokens, row in points
+                 if row.percent_of_twin is not None and row.twin_label != row.label]
         if with_twins and ratio:
-            panels[-1].plot(*zip(*ratio), color=colour, marker="o", label=family)
+            panels[-1].plot(*zip(*ratio, strict=True), color=colour, marker="o", label=family)
     titles = [(task, "dev score (%)") for task in tasks] + ([("score / BERT twin's", "ratio")] if with_twins else [])
-    for axes, (title, label) in zip(panels, titles):
+    for axes, (title, label) in zip(panels, titles, strict=True):
         axes.set_xscale("symlog", linthresh=1e6)
         axes.set_xticks(ticks)
         axes.xaxis.set_major_formatter(EngFormatter())

@@ -13,7 +13,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from eelbert_cli.core.reporting.runs import DASH, METRICS_FILE, PRETRAIN_FILE, RESULTS_FILE, RUN_FILES, SIZE_FILE, SPEC_FILE, MetricStat, RunRow, human_count
+from eelbert_cli.core.reporting.runs import (
+    DASH,
+    METRICS_FILE,
+    PRETRAIN_FILE,
+    RESULTS_FILE,
+    RUN_FILES,
+    SIZE_FILE,
+    SPEC_FILE,
+    MetricStat,
+    RunRow,
+    human_count,
+)
 
 
 def task_order(rows: list[RunRow]) -> list[tuple[str, str]]:
@@ -130,7 +141,9 @@ def _stat_text(stat: MetricStat | None) -> str:
 
 
 def _markdown_table(headers: list[str], body: list[list[str]]) -> list[str]:
-    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+    def cell(text: object) -> str:
+        return str(text).replace("|", "\\|")
+
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(cell(c) for c in line) + " |" for line in body]
 
@@ -157,7 +170,8 @@ def markdown_report(rows: list[RunRow], notes: list[str], plots: dict[str, Path]
         kind = "Test (labelled test splits)" if test else "Dev (validation)"
         lines += ["", f"## {kind} metrics: mean ± std over seeds, percent", ""]
         body = [
-            [row.label, row.seeds_text, *(_stat_text((row.tasks[n].test if test else row.tasks[n].dev).get(m)) if n in row.tasks else DASH for n, m, _ in columns)]
+            [row.label, row.seeds_text,
+             *(_stat_text((row.tasks[n].test if test else row.tasks[n].dev).get(m)) if n in row.tasks else DASH for n, m, _ in columns)]
             for row in rows
         ]
         lines += _markdown_table(["run", "seeds", *[h for _, _, h in columns]], body)
@@ -166,7 +180,8 @@ def markdown_report(rows: list[RunRow], notes: list[str], plots: dict[str, Path]
         lines += ["", "## Pretraining", ""]
         body = [
             [
-                row.label, row.budget, DASH if row.tokens_pretrained is None else f"{row.tokens_pretrained:,}" + ("" if row.pretrain_complete else " (log)"),
+                row.label, row.budget,
+                DASH if row.tokens_pretrained is None else f"{row.tokens_pretrained:,}" + ("" if row.pretrain_complete else " (log)"),
                 DASH if row.pretrain_steps is None else f"{row.pretrain_steps:,}", _fmt(row.heldout_loss, ".3f"),
                 _fmt(None if row.heldout_accuracy is None else row.heldout_accuracy * 100, ".1f"),
             ]

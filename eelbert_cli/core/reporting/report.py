@@ -2,8 +2,9 @@
 
 Outputs (in the output directory): ``report.md`` (tables + notes), ``report.csv`` (one row per run,
 every number), ``report.json`` (the same rows, structured), ``score_vs_size.png`` and
-``pretrain_loss.png`` and, for runs of one model at several budgets, ``score_vs_tokens.png`` (each skipped, with the reason, when no run has its data). With
-``keep_records`` the runs' record files are copied under ``runs/`` beside the report, and the report is
+``pretrain_loss.png`` and, for runs of one model at several budgets, ``score_vs_tokens.png`` (each
+skipped, with the reason, when no run has its data). With ``keep_records`` the runs' record files
+are copied under ``runs/`` beside the report, and the report is
 made from those copies: a results folder that can be committed and re-reported without the run
 directories (checkpoints stay behind; they are what makes a run directory large). The pieces:
 ``runs.py`` reads run directories, ``twins.py`` pairs each run with its BERT twin, ``render.py``
@@ -77,7 +78,7 @@ def keep_run_records(run_dirs: list[Path], records_dir: Path) -> list[Path]:
     if records_dir.exists() and not records_dir.is_dir():
         raise EelbertError(f"--keep-records: {records_dir} is a file; the kept records go into that directory")
     copies = []
-    for run_dir, name in zip(run_dirs, names):
+    for run_dir, name in zip(run_dirs, names, strict=True):
         target = records_dir / name
         if Path(run_dir).resolve() == target.resolve():
             continue
@@ -137,4 +138,5 @@ def build_report(
         "skipped_plots": skipped,
     }
     write_atomic(paths[JSON_FILE], json.dumps(document, indent=2, allow_nan=False) + "\n")
-    return Report(rows, screen_tables(rows, width), markdown, paths[MARKDOWN_FILE], paths[CSV_FILE], paths[JSON_FILE], plots, skipped, notes)
+    return Report(rows, screen_tables(rows, width), markdown, paths[MARKDOWN_FILE], paths[CSV_FILE], paths[JSON_FILE],
+                  plots, skipped, notes)

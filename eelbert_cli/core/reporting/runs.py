@@ -292,7 +292,8 @@ class _ModelFacts:
         return cls(model.preset, None, reshaped, model.hash_config, model.shape, twin, given)
 
     def describe(self, hash_kind: str | None, layers: int | None, hidden: int | None) -> str:
-        base = self.checkpoint and Path(self.checkpoint).name or (f"{self.preset}*" if self.preset and self.shape_overridden else self.preset) or "custom"
+        preset = f"{self.preset}*" if self.preset and self.shape_overridden else self.preset
+        base = self.checkpoint and Path(self.checkpoint).name or preset or "custom"
         kind = hash_kind or "?"
         if kind == "ngram" and self.hash is not None and self.ngram_range_given:
             kind = f"ngram {self.hash.ngram_min}-{self.hash.ngram_max}"
@@ -308,7 +309,7 @@ def _read_run_files(run_dir: Path) -> tuple[list[str], ExperimentSpec | None, di
         raise EelbertError(f"{run_dir} has none of {', '.join(RUN_FILES)}: is it a run directory (runs/<name>)?")
     spec = _read_spec(run_dir / SPEC_FILE) if SPEC_FILE in present else None
     documents = [_read_json(run_dir / name) if name in present else {} for name in (SIZE_FILE, PRETRAIN_FILE, RESULTS_FILE)]
-    for name, data in zip((SIZE_FILE, PRETRAIN_FILE, RESULTS_FILE), documents):
+    for name, data in zip((SIZE_FILE, PRETRAIN_FILE, RESULTS_FILE), documents, strict=True):
         if not isinstance(data, dict):
             raise EelbertError(f"{run_dir / name} should hold one JSON object")
     return present, spec, *documents

@@ -8,7 +8,7 @@ import statistics
 from rich import box
 from rich.table import Table
 
-from eelbert_cli.core.files import write_json, write_atomic
+from eelbert_cli.core.files import write_atomic, write_json
 from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.inspect import WordInspection
 from eelbert_cli.core.reporting.size import SizeReport
@@ -42,7 +42,8 @@ SIZE_FOOTNOTE = (
 def size_table(reports: list[SizeReport]) -> Table:
     """The headline columns; the full breakdown is in --json and the Markdown written to run dirs."""
     columns = [(header, cell) for header, cell in _SIZE_COLUMNS if header in _SCREEN_COLUMNS]
-    table = Table(title="Model size (what a fine-tuned model ships)", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    table = Table(title="Model size (what a fine-tuned model ships)", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+                  pad_edge=False)
     for header, _ in columns:
         table.add_column(header, justify="left" if header in ("model", "kind", "than") else "right", no_wrap=True, min_width=len(header))
     for report in reports:

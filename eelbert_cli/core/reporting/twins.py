@@ -80,7 +80,8 @@ def _find_twin(row: RunRow, rows: list[RunRow]) -> tuple[RunRow | None, str | No
         if not same_model:
             why = f"no {row.bert_twin} run among the runs given"
         else:
-            why = f"the {row.bert_twin} run(s) given ({', '.join(r.label for r in same_model)}) were not trained the same way (this run: {row.budget})"
+            given = ", ".join(r.label for r in same_model)
+            why = f"the {row.bert_twin} run(s) given ({given}) were not trained the same way (this run: {row.budget})"
         return None, f"{row.label}: no % of twin: {why}; add one or map a baseline explicitly"
     note = None
     if len(same) > 1:

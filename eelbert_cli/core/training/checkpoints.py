@@ -97,7 +97,7 @@ def load_optimizer_state(checkpoint: Path, optimizer: torch.optim.Optimizer, sta
     try:
         tensors = load_file(str(checkpoint / OPTIMIZER_FILE))
         restore_optimizer(optimizer, tensors, state["optimizer_param_groups"])
-    except Exception as error:  # noqa: BLE001 - safetensors and torch raise their own types for a damaged file
+    except Exception as error:  # safetensors and torch raise their own types for a damaged file
         raise EelbertError(
             f"optimizer state of checkpoint {checkpoint} is unreadable ({type(error).__name__}: {error}); "
             "delete that checkpoint directory to resume from the one before"
@@ -111,8 +111,9 @@ def load_extra_state(checkpoint: Path) -> dict[str, torch.Tensor]:
         return {}
     try:
         return load_file(str(path))
-    except Exception as error:  # noqa: BLE001 - safetensors raises its own types for a damaged file
-        raise EelbertError(f"{path} is unreadable ({type(error).__name__}: {error}); delete that checkpoint to resume from the one before") from None
+    except Exception as error:  # safetensors raises its own types for a damaged file
+        raise EelbertError(
+            f"{path} is unreadable ({type(error).__name__}: {error}); delete that checkpoint to resume from the one before") from None
 
 
 def save_with_tokenizer(model, tokenizer, directory: Path, extra_files: dict[str, str] | None = None) -> None:

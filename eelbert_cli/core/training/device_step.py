@@ -169,7 +169,7 @@ class DeviceMaskedLMStep:
         try:
             with torch.cuda.graph(graph):
                 self.forward_backward()
-        except Exception as error:  # noqa: BLE001 - capture failures vary with the driver and the model code
+        except Exception as error:  # capture failures vary with the driver and the model code
             log.warning("CUDA graph capture failed (%s: %s); training with eager device steps", type(error).__name__, error)
             torch.cuda.synchronize()
             self.eager_steps = -10**9  # never try again

@@ -65,7 +65,7 @@ def load_teacher(name_or_path: str, student_vocabulary: list[str]) -> tuple[Path
     path = checkpoint_path(name_or_path)
     teacher_vocabulary = vocabulary_of(load_tokenizer(path))
     if teacher_vocabulary != student_vocabulary:
-        differing = next((i for i, (a, b) in enumerate(zip(teacher_vocabulary, student_vocabulary)) if a != b), None)
+        differing = next((i for i, (a, b) in enumerate(zip(teacher_vocabulary, student_vocabulary, strict=False)) if a != b), None)
         where = f"id {differing} is {teacher_vocabulary[differing]!r} vs {student_vocabulary[differing]!r}" if differing is not None else (
             f"{len(teacher_vocabulary)} vs {len(student_vocabulary)} entries")
         raise EelbertError(
@@ -232,7 +232,7 @@ class DistillationObjective(nn.Module):
         if self.layer_map:
             errors = [
                 F.mse_loss(projection(hidden[student_layer]).float(), teacher[..., i * width : (i + 1) * width])
-                for i, (projection, student_layer) in enumerate(zip(self.projections, self.layer_map))
+                for i, (projection, student_layer) in enumerate(zip(self.projections, self.layer_map, strict=True))
             ]
             loss = loss + self.settings.hidden * torch.stack(errors).mean()
         if self.layout.relation_layer is not None:

@@ -69,7 +69,7 @@ class EncoderRunner:
                 output = self.compiled(**inputs)
                 self.verified = True
                 return output
-            except Exception as error:  # noqa: BLE001 - compiler/toolchain failures vary by platform
+            except Exception as error:  # compiler/toolchain failures vary by platform
                 if self.verified:
                     raise
                 log.warning("torch.compile failed (%s: %s); training eagerly", type(error).__name__, error)

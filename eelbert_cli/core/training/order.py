@@ -30,4 +30,4 @@ class BatchOrder:
         start = step * per_step + (micro * self.world_size + rank) * self.batch_size
         positions = np.arange(start, start + self.batch_size)
         epochs, offsets = np.divmod(positions, self.num_rows)
-        return np.array([self.permutation(int(e))[o] for e, o in zip(epochs, offsets)])
+        return np.array([self.permutation(int(e))[o] for e, o in zip(epochs, offsets, strict=True)])

@@ -54,6 +54,7 @@ def ship_checkpoint(model_dir: Path, name: str, command: str, encoder: bool) -> 
                 shutil.copy(model_dir / file, partial / file)
         weights = (partial / "model.safetensors").stat().st_size
         if weights > SIZE_LIMIT:
-            raise EelbertError(f"{model_dir}: {weights:,} bytes of weights; built-in checkpoints are the small hash models (<= {SIZE_LIMIT:,})")
+            raise EelbertError(
+                f"{model_dir}: {weights:,} bytes of weights; built-in checkpoints are the small hash models (<= {SIZE_LIMIT:,})")
         (partial / PROVENANCE_FILE).write_text(json.dumps(provenance(model_dir, command, encoder), indent=2) + "\n", encoding="utf-8")
     return target
