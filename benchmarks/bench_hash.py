@@ -49,7 +49,7 @@ def forward_seconds(modules: list[nn.Module], ids: torch.Tensor, iterations: int
     with torch.no_grad():
         for _ in range(rounds):
             for i, module in enumerate(modules):
-                best[i] = min(best[i], best_of(1, lambda: [module(ids) for _ in range(iterations)]) / iterations)
+                best[i] = min(best[i], best_of(1, lambda module=module: [module(ids) for _ in range(iterations)]) / iterations)
     return best
 
 
@@ -69,7 +69,7 @@ def main() -> None:
         "vocabulary_size": len(vocabulary),
     }
     for dim in (128, 768):
-        result[f"table_seconds_d{dim}"] = round(best_of(3, lambda: hash_vectors(vocabulary, dim, config)), 4)
+        result[f"table_seconds_d{dim}"] = round(best_of(3, lambda dim=dim: hash_vectors(vocabulary, dim, config)), 4)
     if not args.skip_naive:
         result["naive_numpy_table_seconds_d128"] = round(best_of(1, lambda: naive_table(vocabulary, 128, config)), 3)
         result["table_speedup_vs_naive_d128"] = round(result["naive_numpy_table_seconds_d128"] / result["table_seconds_d128"], 1)

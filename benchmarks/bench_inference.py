@@ -24,16 +24,17 @@ import numpy as np
 
 from eelbert_cli.core.data.tasks import load_task
 from eelbert_cli.core.evaluation.predict import CheckpointModel
-from eelbert_cli.core.finetuning.stages import finetune_task
 from eelbert_cli.core.export.onnx_export import export_model, shipped_bytes
 from eelbert_cli.core.export.runtime import ExportedModel
+from eelbert_cli.core.finetuning.stages import finetune_task
 from eelbert_cli.core.spec import validate_spec
 
 
 def fine_tuned(preset: str, root: Path, epochs: int, max_seq_len: int) -> Path:
     spec = validate_spec({
         "name": preset, "output_dir": str(root / preset), "model": preset,
-        "finetune": {"task": "rotten-tomatoes", "max_seq_len": max_seq_len, "grid": {"lr": [3e-4], "epochs": [epochs], "batch_size": [32], "seeds": [0]}},
+        "finetune": {"task": "rotten-tomatoes", "max_seq_len": max_seq_len,
+                     "grid": {"lr": [3e-4], "epochs": [epochs], "batch_size": [32], "seeds": [0]}},
     })
     finetune_task(spec, "rotten-tomatoes", None, root, progress=False)
     return root / preset / "finetuned" / "rotten-tomatoes"
@@ -65,7 +66,7 @@ def cold_start_seconds(code: str) -> float:
 
 def accuracy(model, texts: list[str], labels: list[str]) -> float:
     predictions = [p.label for start in range(0, len(texts), 256) for p in model.predict(texts[start : start + 256])]
-    return round(100.0 * float(np.mean([p == gold for p, gold in zip(predictions, labels)])), 2)
+    return round(100.0 * float(np.mean([p == gold for p, gold in zip(predictions, labels, strict=True)])), 2)
 
 
 def measure(preset: str, root: Path, args) -> dict:
@@ -79,8 +80,10 @@ def measure(preset: str, root: Path, args) -> dict:
     texts, gold = list(dev.text_a), [runtimes["fp32"].labels[label] for label in dev.labels]
     sample = texts[: args.latency_sentences]
     paths = {"torch": torch_model.predict, "onnx_fp32": runtimes["fp32"].predict, "onnx_int8": runtimes["int8"].predict}
-    torch_code = f"from eelbert_cli.core.evaluation.predict import CheckpointModel; CheckpointModel(__import__('pathlib').Path({str(checkpoint)!r})).predict(['a fine film'])"
-    runtime_code = f"from eelbert_cli.core.export.runtime import ExportedModel; ExportedModel.load({str(exports['int8'])!r}).predict(['a fine film'])"
+    torch_code = ("from eelbert_cli.core.evaluation.predict import CheckpointModel; "
+                  f"CheckpointModel(__import__('pathlib').Path({str(checkpoint)!r})).predict(['a fine film'])")
+    runtime_code = ("from eelbert_cli.core.export.runtime import ExportedModel; "
+                    f"ExportedModel.load({str(exports['int8'])!r}).predict(['a fine film'])")
     latencies = {name: latency_ms(predict, sample) for name, predict in paths.items()}
     return {
         "fp32_bytes": sum(shipped_bytes(exports["fp32"]).values()),

@@ -24,8 +24,8 @@ tensor) to stop heap growth; static masking keeps one shape and the default heap
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -119,7 +119,8 @@ def compare_trainer(args) -> dict:
         with tempfile.TemporaryDirectory() as out:
             command = [sys.executable, __file__, "--trainer-child", masking, "--presets", args.presets[0], "--batch", str(args.batch),
                        "--steps", str(args.steps), "--out", out]
-            figures[masking] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            figures[masking] = json.loads(done.stdout.strip().splitlines()[-1])
     return {
         "preset": args.presets[0], "batch": args.batch, "seq_len": 128, "steps": args.steps, "torch_threads": torch.get_num_threads(),
         "bernoulli_with_mmap_threshold": figures["bernoulli"], "static": figures["static"],
@@ -178,7 +179,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
     else:
         for preset, figures in result["models"].items():
-            print(f"{preset:14s} ours {figures['tokens_per_second_ours']:>8,} tok/s   transformers {figures['tokens_per_second_hf']:>8,} tok/s   ratio {figures['ratio']}")
+            print(f"{preset:14s} ours {figures['tokens_per_second_ours']:>8,} tok/s   "
+                  f"transformers {figures['tokens_per_second_hf']:>8,} tok/s   ratio {figures['ratio']}")
 
 
 if __name__ == "__main__":

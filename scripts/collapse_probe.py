@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eelbert_cli.core.evaluation.collapse import collapse_probe  # noqa: E402 - after the repository is on the path
+from eelbert_cli.core.evaluation.collapse import collapse_probe  # after the repository is on the path
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eelbert_cli.core.data.corpora import BUILTIN_CORPORA, builtin_documents  # noqa: E402
-from eelbert_cli.core.data.tokenization import load_tokenizer  # noqa: E402
+from eelbert_cli.core.data.corpora import BUILTIN_CORPORA, builtin_documents
+from eelbert_cli.core.data.tokenization import load_tokenizer
 
 
 def count(name: str, tokenizer, batch_size: int = 256) -> dict:

@@ -18,10 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
 
 L2 = 1e-3
 MAX_LEN = 64
@@ -89,7 +89,8 @@ def probe(checkpoint: str, task_name: str) -> dict:
     rows = {}
     for key in train_vectors:
         rows[key] = {"dev_accuracy": round(probe_accuracy(train_vectors[key], train_y, dev_vectors[key], dev_y, len(names)), 2),
-                     "mean_cosine": round(mean_cosine(dev_vectors[key]), 4), "mean_norm": round(float(dev_vectors[key].norm(dim=1).mean()), 2)}
+                     "mean_cosine": round(mean_cosine(dev_vectors[key]), 4),
+                     "mean_norm": round(float(dev_vectors[key].norm(dim=1).mean()), 2)}
     return rows
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eelbert_cli.core.errors import EelbertError  # noqa: E402 - after the repository is on the path
-from eelbert_cli.core.training.shipping import ship_checkpoint  # noqa: E402
+from eelbert_cli.core.errors import EelbertError  # after the repository is on the path
+from eelbert_cli.core.training.shipping import ship_checkpoint
 
 
 def main() -> None:

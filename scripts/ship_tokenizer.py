@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eelbert_cli.core.data.shipping import ship_tokenizer  # noqa: E402 - after the repository is on the path
-from eelbert_cli.core.errors import EelbertError  # noqa: E402
+from eelbert_cli.core.data.shipping import ship_tokenizer  # after the repository is on the path
+from eelbert_cli.core.errors import EelbertError
 
 
 def main() -> None:
