@@ -52,7 +52,8 @@ def hub_answers(monkeypatch):
 def sentiment_files(tmp_path: Path, rows: int = 240) -> dict:
     """A learnable custom task: the label is which family of words a sentence uses."""
     rng = random.Random(0)
-    positive, negative, filler = ["good", "great", "fun", "love"], ["bad", "terrible", "boring", "hate"], ["the", "movie", "film", "story", "a", "plot"]
+    positive, negative = ["good", "great", "fun", "love"], ["bad", "terrible", "boring", "hate"]
+    filler = ["the", "movie", "film", "story", "a", "plot"]
     def sentence(words):
         return " ".join(rng.sample(filler, 3) + [rng.choice(words)] + rng.sample(filler, 2))
     for name, count in (("train", rows), ("dev", 60)):

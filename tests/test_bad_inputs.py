@@ -32,7 +32,8 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file() and "cache" not in p.parts}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "cache" not in p.parts}
 
 
 def fails_cleanly(args: list[str], root: Path, expect: str) -> str:
@@ -128,7 +129,8 @@ SPEC_CASES = [
     ("name: x\nmodel: eelbert-tinyy\n", "neither a preset"),
     ("name: x\nmodel: eelbert-tiny\nfinetune: {distill: {alpha: 0.5}}\n", "need a teacher"),
     ("name: x\nmodel: eelbert-tiny\npretrain: {seq_len: '128'}\n", "pretrain.seq_len"),
-    ("name: x\nmodel: eelbert-tiny\nfinetune: {task: {name: '..', train: a.csv, validation: b.csv, text_columns: [t], label_column: l, type: classification, metrics: [accuracy]}}\n", "not starting with '.'"),
+    ("name: x\nmodel: eelbert-tiny\nfinetune: {task: {name: '..', train: a.csv, validation: b.csv, text_columns: [t], label_column: l, "
+     "type: classification, metrics: [accuracy]}}\n", "not starting with '.'"),
     ("extends: spec.yaml\nname: x\nmodel: bert-tiny\n", "extends itself"),
     ("- just\n- a list\n", "must be a YAML mapping"),
 ]
@@ -243,7 +245,9 @@ def test_glue_directory_missing_a_file(tmp_path):
     (lambda d: write(d / "model.safetensors", (d / "model.safetensors").read_bytes()[:100]), "could not load checkpoint"),
     (lambda d: write(d / "config.json", '{"model_type": "eelbert", "hidden_'), "config.json"),
     (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "model_type": "gpt2"})), "'gpt2'"),
-    (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "hash": {"kind": "ngram", "ngram_min": 9, "ngram_max": 2}})), "invalid 'hash' entry"),
+    (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()),
+                                                    "hash": {"kind": "ngram", "ngram_min": 9, "ngram_max": 2}})),
+     "invalid 'hash' entry"),
     (lambda d: (d / "model.safetensors").rename(d / "pytorch_model.bin"), "safetensors"),
     (lambda d: write(d / "config.json", json.dumps({**json.loads((d / "config.json").read_text()), "intermediate_size": 128})),
      "do not match its config.json"),

@@ -42,7 +42,8 @@ _LIGHT_IMPORTS = (
 
 def test_cli_spec_validation_report_and_hashing_import_no_torch_or_transformers():
     """`eelbert --help`, spec validation, `report` and a deployment runtime's hashing stay cheap."""
-    result = subprocess.run([sys.executable, "-c", _LIGHT_IMPORTS, str(EXPERIMENTS / "eelbert-tiny.yaml")], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", _LIGHT_IMPORTS, str(EXPERIMENTS / "eelbert-tiny.yaml")],
+                            capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 

@@ -219,7 +219,8 @@ def test_unreachable_registry_says_how_to_use_local_files(monkeypatch, tmp_path)
 # --- wikitext ------------------------------------------------------------------------------------
 
 WIKITEXT = """{{Infobox person|name=Ada {{nowrap|Lovelace}}|born=1815}}
-'''Ada Lovelace''' was an [[England|English]] [[mathematician]].<ref>{{cite book|title=Ada}}</ref> She wrote notes<ref name="n1" /> on the [[Analytical Engine]]s.
+'''Ada Lovelace''' was an [[England|English]] [[mathematician]].<ref>{{cite book|title=Ada}}</ref> \
+She wrote notes<ref name="n1" /> on the [[Analytical Engine]]s.
 <!-- a hidden editor comment -->
 == Early life ==
 [[File:Ada.jpg|thumb|Ada, by [[Alfred Chalon|Chalon]] [1840]]]

@@ -9,10 +9,18 @@ import tarfile
 
 import pytest
 
+from eelbert_cli.core.data import debian_texts
 from eelbert_cli.core.data.corpora import parse_corpus
 from eelbert_cli.core.data.debian import PinnedDeb, deb_members
-from eelbert_cli.core.data import debian_texts
-from eelbert_cli.core.data.debian_texts import RepeatFilter, gcide_entries, html_paragraphs, rfc_prose, rst_prose, sisu_chapters, wordnet_glosses
+from eelbert_cli.core.data.debian_texts import (
+    RepeatFilter,
+    gcide_entries,
+    html_paragraphs,
+    rfc_prose,
+    rst_prose,
+    sisu_chapters,
+    wordnet_glosses,
+)
 from eelbert_cli.core.errors import EelbertError
 
 
@@ -32,7 +40,8 @@ def make_deb(files: dict[str, bytes]) -> bytes:
 
     out = io.BytesIO()
     out.write(b"!<arch>\n")
-    for name, data in (("debian-binary", b"2.0\n"), ("control.tar.xz", tar_xz({"control": b"Package: x\n"})), ("data.tar.xz", tar_xz(files))):
+    members = (("debian-binary", b"2.0\n"), ("control.tar.xz", tar_xz({"control": b"Package: x\n"})), ("data.tar.xz", tar_xz(files)))
+    for name, data in members:
         out.write(f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode())
         out.write(data + (b"\n" if len(data) % 2 else b""))
     return out.getvalue()
@@ -198,7 +207,8 @@ def test_manuals_skip_one_page_editions_and_stubs_and_drop_repeats(tmp_path, mon
     deb = make_deb(pages)
     (tmp_path / "mirror" / "pool" / "main" / "m").mkdir(parents=True)
     (tmp_path / "mirror" / "pool" / "main" / "m" / "m_1_all.deb").write_bytes(deb)
-    monkeypatch.setattr(debian_texts, "MANUAL_PACKAGES", {"m": ("main/m/m_1_all.deb", hashlib.sha256(deb).hexdigest(), "usr/share/doc/m/html/")})
+    package = ("main/m/m_1_all.deb", hashlib.sha256(deb).hexdigest(), "usr/share/doc/m/html/")
+    monkeypatch.setattr(debian_texts, "MANUAL_PACKAGES", {"m": package})
     documents = list(debian_texts.manual_documents())
     assert len(documents) == 2 and documents[0].count("\n") == 9
     assert [line[-3:] for line in documents[1].splitlines()] == [f"{i}." for i in range(10, 15)]

@@ -20,7 +20,7 @@ from eelbert_cli.core.model.modeling import build_model, load_model
 from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import validate_spec
 from eelbert_cli.core.training.device_step import DeviceBatches, DeviceMaskedLMStep, counter_uniform
-from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary
+from eelbert_cli.core.training.masking import MaskingVocabulary
 from eelbert_cli.core.training.optim import lr_multiplier, wsd_multiplier
 from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import pretrain
@@ -97,7 +97,7 @@ def test_device_batches_are_a_pure_function_of_the_step_and_follow_batch_order(v
         assert torch.equal(corrupted.view(-1)[kept], flat[kept])
         assert not masking.special[flat[chosen]].any()  # [CLS]/[SEP] are never predicted
         again = batches.make()
-        assert all(torch.equal(a, b) for a, b in zip((corrupted, chosen, labels), again))
+        assert all(torch.equal(a, b) for a, b in zip((corrupted, chosen, labels), again, strict=True))
 
 
 def test_device_batches_corrupt_80_10_10(vocabulary, masking):
@@ -181,7 +181,8 @@ def test_snapshots_branch_off_and_leave_the_main_run_bit_identical(tmp_path, cor
     a = load_file(plain.run_dir / "checkpoint" / "model.safetensors")
     b = load_file(branched.run_dir / "checkpoint" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)  # the branches were undone exactly
-    assert [r["loss"] for r in metrics(plain.run_dir)] == [r["loss"] for r in metrics(branched.run_dir) if "loss" in r and "snapshot" not in r]
+    branched_losses = [r["loss"] for r in metrics(branched.run_dir) if "loss" in r and "snapshot" not in r]
+    assert [r["loss"] for r in metrics(plain.run_dir)] == branched_losses
 
     records = {p.parent.name: json.loads(p.read_text()) for p in (branched.run_dir / "snapshots").glob("*/snapshot.json")}
     assert set(records) == {"tokens-768", "tokens-1536"}

@@ -33,7 +33,8 @@ def finetune(root: Path, name: str, hash_kind: str, pooling: str = "cls") -> Pat
             "type": "classification", "metrics": ["accuracy"]}
     model = {"layers": 1, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 48, "hash": {"kind": hash_kind}}
     spec = {"name": name, "output_dir": str(root / name), "tokenizer": str(FIXTURES / "vocab.txt"), "model": model,
-            "finetune": {"task": task, "max_seq_len": 24, "sentence_vector": pooling, "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
+            "finetune": {"task": task, "max_seq_len": 24, "sentence_vector": pooling,
+                         "grid": {"lr": [3e-3], "epochs": [3], "batch_size": [16], "seeds": [0]}}}
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = runner.invoke(app, ["finetune", str(path)])
@@ -141,7 +142,8 @@ def test_predict_gives_the_same_labels_from_checkpoint_and_export(models, export
 ])
 def test_predict_from_files_writes_json_lines(exported, tmp_path, name, content, extra):
     (tmp_path / name).write_text(content)
-    result = runner.invoke(app, ["predict", str(exported["eelbert-int8"]), "--input", str(tmp_path / name), "--output", str(tmp_path / "out.jsonl"), *extra])
+    result = runner.invoke(app, ["predict", str(exported["eelbert-int8"]), "--input", str(tmp_path / name),
+                                 "--output", str(tmp_path / "out.jsonl"), *extra])
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["text"] for r in rows] == ["a good movie", "bad plot"] and all(r["label"] in ("neg", "pos") for r in rows)
@@ -158,7 +160,8 @@ def test_predict_bad_input_writes_no_file(exported, tmp_path, content, extra, ex
         return  # a blank line in a .txt is skipped, not an error (covered above)
     name = "in.txt" if isinstance(content, bytes) else "in.jsonl"
     (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    result = runner.invoke(app, ["predict", str(exported["eelbert-fp32"]), "--input", str(tmp_path / name), "--output", str(tmp_path / "out.jsonl"), *extra])
+    result = runner.invoke(app, ["predict", str(exported["eelbert-fp32"]), "--input", str(tmp_path / name),
+                                 "--output", str(tmp_path / "out.jsonl"), *extra])
     assert result.exit_code == 2 and expect in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.jsonl").exists() and not list(tmp_path.glob("out.jsonl*"))
 

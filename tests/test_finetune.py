@@ -61,7 +61,8 @@ def test_dynamic_padding_pads_to_the_batch_longest():
 
 def test_custom_task_learns_and_grid_selects_on_dev(tmp_path):
     task = sentiment_files(tmp_path)
-    spec = write_spec(tmp_path, finetune={"task": task, "max_seq_len": 64, "grid": {"lr": [1e-7, 3e-3], "epochs": [4], "batch_size": [16], "seeds": [0, 1]}})
+    grid = {"lr": [1e-7, 3e-3], "epochs": [4], "batch_size": [16], "seeds": [0, 1]}
+    spec = write_spec(tmp_path, finetune={"task": task, "max_seq_len": 64, "grid": grid})
     result = runner.invoke(app, ["finetune", str(spec)])
     assert result.exit_code == 0, result.stderr
     document = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -92,7 +93,8 @@ def test_glue_subset_on_fixture_files_reports_both_rules_and_writes_submissions(
     rte = (submission / "RTE.tsv").read_text().splitlines()
     assert rte[0] == "index\tprediction" and rte[1].split("\t")[1] in {"entailment", "not_entailment"}
 
-    evaluation = runner.invoke(app, ["evaluate", str(tmp_path / "run" / "finetuned" / "stsb"), "--data-dir", str(FIXTURES / "glue_data"), "--json"])
+    evaluation = runner.invoke(app, ["evaluate", str(tmp_path / "run" / "finetuned" / "stsb"),
+                                     "--data-dir", str(FIXTURES / "glue_data"), "--json"])
     assert evaluation.exit_code == 0, evaluation.stderr
     scored = json.loads(evaluation.stdout)
     assert scored["task"] == "stsb" and set(scored["metrics"]) == {"pearson", "spearman"}

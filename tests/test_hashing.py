@@ -58,9 +58,12 @@ def test_known_answers_under_default_config():
     assert hash_ngram("play", 1) == 4552197800848063899
     expected = torch.tensor(
         [
-            [-0.8938252925872803, -0.48456692695617676, -0.0077931880950927734, -0.8310164213180542, 0.7550619840621948, -0.8956224918365479],
-            [0.013643089681863785, -0.08158792555332184, -0.15283918380737305, 0.13942521810531616, -0.11094745993614197, -0.05786558613181114],
-            [-0.13079549372196198, 0.022192729637026787, 0.29792410135269165, 0.015168283134698868, 0.008264250122010708, -0.1337866485118866],
+            [-0.8938252925872803, -0.48456692695617676, -0.0077931880950927734,
+             -0.8310164213180542, 0.7550619840621948, -0.8956224918365479],
+            [0.013643089681863785, -0.08158792555332184, -0.15283918380737305,
+             0.13942521810531616, -0.11094745993614197, -0.05786558613181114],
+            [-0.13079549372196198, 0.022192729637026787, 0.29792410135269165,
+             0.015168283134698868, 0.008264250122010708, -0.1337866485118866],
         ],
         dtype=torch.float32,
     )
@@ -153,7 +156,10 @@ def test_invalid_hash_configs_are_rejected(fields, message):
         HashConfig(**fields)
 
 
-@pytest.mark.parametrize("config", [DEFAULT, HashConfig(pooling="sum", scale=2.5), HashConfig(ngram_min=2, ngram_max=5, values="ternary"), HashConfig(kind="token")])
+@pytest.mark.parametrize(
+    "config",
+    [DEFAULT, HashConfig(pooling="sum", scale=2.5), HashConfig(ngram_min=2, ngram_max=5, values="ternary"), HashConfig(kind="token")],
+)
 def test_numpy_and_torch_paths_give_the_same_bits(vocabulary, config):
     """The torch-free runtime rebuilds the table with numpy; it must equal the model's, bit for bit."""
     strings = [*vocabulary, "unbelievably", "##ness", "\u00e9t\u00e9", "x"]

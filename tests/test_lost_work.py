@@ -20,12 +20,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
 from eelbert_cli.core import files
-from eelbert_cli.core.errors import EelbertError
 from tests.test_bad_inputs import fails_cleanly, snapshot, write
 
 pytest.importorskip("onnx")
@@ -79,7 +77,8 @@ def fast_export(made, monkeypatch):
     the fixture exported: what these tests exercise is where an export goes, not how it is made."""
     from eelbert_cli.core.export import onnx_export
 
-    monkeypatch.setattr(onnx_export, "export_onnx", lambda graph, hidden, max_len, path: shutil.copyfile(made["export"] / "model.onnx", path))
+    monkeypatch.setattr(onnx_export, "export_onnx",
+                        lambda graph, hidden, max_len, path: shutil.copyfile(made["export"] / "model.onnx", path))
     monkeypatch.setattr(onnx_export, "verify", lambda graph, path, hidden, max_len: 0.0)
 
 
@@ -223,7 +222,8 @@ def test_sigterm_between_the_renames_is_held_until_the_new_export_is_complete(wo
     interrupted(result)
     assert spy.count == 2  # the signal took effect after the swap, not between the renames
     document = json.loads((work["export"] / "export.json").read_text())
-    assert document["quantized"] == "int8" and sorted(p.name for p in work["export"].iterdir()) == ["export.json", "model.int8.onnx", "tokenizer.json"]
+    assert document["quantized"] == "int8"
+    assert sorted(p.name for p in work["export"].iterdir()) == ["export.json", "model.int8.onnx", "tokenizer.json"]
     assert debris(tmp_path) == []
     predicts(work["export"])
 

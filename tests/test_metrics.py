@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from eelbert_cli.core.data.tasks import get_task
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.scoring.glue import BERT_PAPER_TASKS, glue_score
 from eelbert_cli.core.scoring.metrics import (
@@ -18,7 +19,6 @@ from eelbert_cli.core.scoring.metrics import (
     spearman,
     task_score,
 )
-from eelbert_cli.core.data.tasks import get_task
 
 
 def test_accuracy() -> None:

@@ -136,7 +136,8 @@ def test_checkpoint_holds_no_word_table_and_config_holds_the_vocabulary(tmp_path
 def test_config_holds_one_hash_entry_and_reads_legacy_flat_keys(tmp_path, vocabulary):
     config = tiny_config(vocabulary).to_dict()
     assert config["hash"] == HashConfig().as_dict() and not any(key.startswith("hash_") and key != "hash_vocabulary" for key in config)
-    legacy = {k: v for k, v in config.items() if k != "hash"} | {"hash_kind": "ngram", "hash_ngram_min": 2, "hash_ngram_max": 4, "hash_seed": 7}
+    legacy = {k: v for k, v in config.items() if k != "hash"}
+    legacy |= {"hash_kind": "ngram", "hash_ngram_min": 2, "hash_ngram_max": 4, "hash_seed": 7}
     (tmp_path / "config.json").write_text(json.dumps(legacy))
     loaded = AutoModel.from_config(AutoConfig.from_pretrained(tmp_path))
     assert loaded.config.hash_config == HashConfig(ngram_min=2, ngram_max=4, seed=7)

@@ -65,7 +65,8 @@ def test_packing_loses_no_token_across_batches(tmp_path, tokenizer, corpus_file)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     expected = reference_rows(encoded, SEQ_LEN, sep, cls)
     for batch_documents in (1, 7, 1000):
-        path = pack_corpus(sources, tokenizer, SEQ_LEN, heldout=0, cache_root=tmp_path / str(batch_documents), batch_documents=batch_documents)
+        path = pack_corpus(sources, tokenizer, SEQ_LEN, heldout=0, cache_root=tmp_path / str(batch_documents),
+                           batch_documents=batch_documents)
         np.testing.assert_array_equal(all_rows(path), expected)
     meta = read_meta(path)
     assert meta["documents"] == 60 and meta["document_tokens"] == sum(map(len, encoded))

@@ -95,7 +95,7 @@ def test_masking_is_a_function_of_the_generator_seed(masking):
     ids = torch.randint(5, 60, (4, 32))
     first = mask_tokens(ids, 0.15, masking, torch.Generator().manual_seed(5))
     again = mask_tokens(ids, 0.15, masking, torch.Generator().manual_seed(5))
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 # ------------------------------------------------------------------------ schedule and order
@@ -206,7 +206,8 @@ def _cli(*args: str) -> list[str]:
 
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, corpus, fixture_vocab_path):
     spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 100000}, checkpoint_every=100000))
-    process = subprocess.Popen(_cli("pretrain", str(spec)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    process = subprocess.Popen(_cli("pretrain", str(spec)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=os.environ.copy())
     metrics_file = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics_file.exists() and metrics_file.read_text().count("\n") >= 2):
@@ -224,7 +225,8 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, corpus, fixtur
 
 def test_torchrun_two_cpu_processes_agree_and_write_once(tmp_path, corpus, fixture_vocab_path):
     spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"steps": 6}, checkpoint_every=3))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "eelbert_cli.cli", "pretrain", str(spec)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "eelbert_cli.cli", "pretrain", str(spec)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -258,7 +260,8 @@ def test_precision_and_compile_choices_on_cpu(vocabulary, capsys):
 def test_torchrun_minutes_budget_ranks_stop_together_with_one_clock(tmp_path, corpus, fixture_vocab_path):
     """A wall-clock budget is read from one clock on every rank: same last step, same LR, same weights."""
     spec = write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path, budget={"minutes": 0.05}, checkpoint_every=100000))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "eelbert_cli.cli", "pretrain", str(spec)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "eelbert_cli.cli", "pretrain", str(spec)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "pretrain_results.json").read_text())

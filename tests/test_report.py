@@ -43,8 +43,8 @@ def make_run(
     run.mkdir(parents=True)
     spec = {"name": name, "output_dir": str(run), "model": {"preset": preset, "max_positions": 512, "dropout": 0.1, "mlm_head": "tied"}}
     if budget is not None:
-        spec["pretrain"] = {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "lr": 0.002, "batch_size": 64, "budget": budget,
-                            **(pretrain_extra or {})}
+        spec["pretrain"] = {"corpus": [{"kind": "builtin", "name": "news"}], "seq_len": 128, "lr": 0.002, "batch_size": 64,
+                            "budget": budget, **(pretrain_extra or {})}
     spec["finetune"] = {"task": "rotten-tomatoes", "grid": {"lr": [0.001], "epochs": [2], "batch_size": [32], "seeds": list(range(seeds))}}
     if "spec" in files:
         (run / "spec.resolved.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -62,7 +62,8 @@ def make_run(
         for task, by_split in tasks.items():
             dev = [v for split, metrics in by_split.items() if not split.startswith("test") for v in metrics.values()]
             entries[task] = {
-                "task": task, "title": {"sst2": "SST-2", "mrpc": "MRPC", "mnli": "MNLI", "rotten-tomatoes": "Rotten Tomatoes"}.get(task, task),
+                "task": task,
+                "title": {"sst2": "SST-2", "mrpc": "MRPC", "mnli": "MNLI", "rotten-tomatoes": "Rotten Tomatoes"}.get(task, task),
                 "type": "classification", "seeds": list(range(seeds)), "score": statistics.fmean(dev),
                 "selected": {"lr": 0.001, "epochs": 2, "batch_size": 32},
                 "selected_mean": by_split,
@@ -71,10 +72,12 @@ def make_run(
         results = {"name": name, "summary": {}, "tasks": entries}
         (run / "results.json").write_text(json.dumps(results))
     if "pretrain" in files and budget is not None:
-        lines = [{"step": s, "tokens": s * 8192, "loss": 12.0 - s / 10, "masked_accuracy": 0.1, "lr": 1e-3, "tokens_per_second": 1e4, "elapsed_seconds": s} for s in (10, 20, 30)]
+        lines = [{"step": s, "tokens": s * 8192, "loss": 12.0 - s / 10, "masked_accuracy": 0.1, "lr": 1e-3, "tokens_per_second": 1e4,
+                  "elapsed_seconds": s} for s in (10, 20, 30)]
         lines.insert(2, {"step": 20, "tokens": 20 * 8192, "heldout_loss": 10.5, "heldout_accuracy": 0.1, "heldout_masked_tokens": 500})
         (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"step": 40, "tok')  # mid-write
-        pretrain = {"steps": 30, "tokens": 30 * 8192, "elapsed_seconds": 30.0, "tokens_per_second": 8192.0, "heldout_loss": 9.25, "heldout_accuracy": 0.2}
+        pretrain = {"steps": 30, "tokens": 30 * 8192, "elapsed_seconds": 30.0, "tokens_per_second": 8192.0, "heldout_loss": 9.25,
+                    "heldout_accuracy": 0.2}
         (run / "pretrain_results.json").write_text(json.dumps(pretrain))
     return run
 
@@ -88,11 +91,15 @@ def paper_runs(tmp_path_factory) -> list[Path]:
     """The paper's comparison: three presets pretrained alike, plus an EELBERT trained from scratch."""
     root = tmp_path_factory.mktemp("runs")
     return [
-        make_run(root, "bert-tiny-pt", "bert-tiny", budget={"minutes": 5.0}, kind="learned", params=4_386_178, file_bytes=BERT_BYTES, ratio=1.0, tasks=glue2(80.0, 82.0, 74.0)),
+        make_run(root, "bert-tiny-pt", "bert-tiny", budget={"minutes": 5.0}, kind="learned", params=4_386_178, file_bytes=BERT_BYTES,
+                 ratio=1.0, tasks=glue2(80.0, 82.0, 74.0)),
         # budget written as int 5: the same budget as 5.0
-        make_run(root, "eelbert-tiny-pt", "eelbert-tiny", budget={"minutes": 5}, params=479_362, file_bytes=1_950_000, ratio=9.0, tasks=glue2(77.0, 80.0, 72.0)),
-        make_run(root, "uno-pt", "uno-eelbert", budget={"minutes": 5.0}, params=300_000, file_bytes=1_170_400, ratio=15.0, tasks=glue2(71.0, 76.0, 70.0)),
-        make_run(root, "eelbert-tiny-scratch", "eelbert-tiny", params=479_362, file_bytes=1_950_000, ratio=9.0, tasks=glue2(60.0, 70.0, 60.0)),
+        make_run(root, "eelbert-tiny-pt", "eelbert-tiny", budget={"minutes": 5}, params=479_362, file_bytes=1_950_000, ratio=9.0,
+                 tasks=glue2(77.0, 80.0, 72.0)),
+        make_run(root, "uno-pt", "uno-eelbert", budget={"minutes": 5.0}, params=300_000, file_bytes=1_170_400, ratio=15.0,
+                 tasks=glue2(71.0, 76.0, 70.0)),
+        make_run(root, "eelbert-tiny-scratch", "eelbert-tiny", params=479_362, file_bytes=1_950_000, ratio=9.0,
+                 tasks=glue2(60.0, 70.0, 60.0)),
     ]
 
 
@@ -137,7 +144,8 @@ def test_percent_of_twin_respects_pretraining(report):
 
 
 def test_twin_found_for_each_treatment_and_budget_must_match(paper_runs, tmp_path):
-    scratch_bert = make_run(tmp_path, "bert-tiny-scratch", "bert-tiny", kind="learned", file_bytes=BERT_BYTES, tasks=glue2(50.0, 55.0, 45.0))
+    scratch_bert = make_run(tmp_path, "bert-tiny-scratch", "bert-tiny", kind="learned", file_bytes=BERT_BYTES,
+                            tasks=glue2(50.0, 55.0, 45.0))
     other_budget = make_run(tmp_path, "eelbert-tiny-steps", "eelbert-tiny", budget={"steps": 100}, ratio=9.0, tasks=glue2(70.0, 70.0, 70.0))
     result = build_report([*paper_runs, scratch_bert, other_budget], tmp_path / "out")
     rows = by_label(result)
@@ -150,8 +158,10 @@ def test_twin_found_for_each_treatment_and_budget_must_match(paper_runs, tmp_pat
 
 def test_distilled_pretraining_is_twinned_only_with_runs_distilled_alike(tmp_path):
     distill = {"objective": "distill", "teacher": "all-MiniLM-L6-v2"}
-    mlm_bert = make_run(tmp_path, "bert-mlm", "bert-tiny", kind="learned", budget={"minutes": 8}, file_bytes=BERT_BYTES, tasks=glue2(70, 70, 70))
-    eel = make_run(tmp_path, "eel-distill", "eelbert-tiny", budget={"minutes": 8}, ratio=9.0, tasks=glue2(63, 63, 63), pretrain_extra=distill)
+    mlm_bert = make_run(tmp_path, "bert-mlm", "bert-tiny", kind="learned", budget={"minutes": 8}, file_bytes=BERT_BYTES,
+                        tasks=glue2(70, 70, 70))
+    eel = make_run(tmp_path, "eel-distill", "eelbert-tiny", budget={"minutes": 8}, ratio=9.0, tasks=glue2(63, 63, 63),
+                   pretrain_extra=distill)
     rows = by_label(build_report([mlm_bert, eel], tmp_path / "out"))
     assert rows["eel-distill"].twin_label is None and "distill from all-MiniLM-L6-v2" in rows["eel-distill"].budget
     bert = make_run(tmp_path, "bert-distill", "bert-tiny", kind="learned", budget={"minutes": 8}, file_bytes=BERT_BYTES,
@@ -180,7 +190,8 @@ def test_percent_uses_the_tasks_both_runs_have(tmp_path):
 
 def test_files_written(report):
     out = report.markdown_path.parent
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.json", "score_vs_size.png", "pretrain_loss.png", "score_vs_tokens.png"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.json", "score_vs_size.png", "pretrain_loss.png",
+                                               "score_vs_tokens.png"}
     assert report.skipped_plots == {}
     curve = report.plots["score_vs_tokens"].read_bytes()  # eelbert-tiny at two budgets (scratch, 5 min)
     assert curve.startswith(PNG_MAGIC) and int.from_bytes(curve[16:20], "big") > int.from_bytes(curve[20:24], "big")
@@ -192,7 +203,8 @@ def test_files_written(report):
 
     markdown = report.markdown_path.read_text()
     assert markdown == report.markdown
-    assert "| eelbert-tiny-pt | eelbert-tiny · ngram · 2L/128H | pretrained 5 min | 479,362 | 1.95 | 9.0x bert-tiny | 77.0 | 76.0 | 76.5 | 96.8 | bert-tiny-pt |" in markdown
+    assert ("| eelbert-tiny-pt | eelbert-tiny · ngram · 2L/128H | pretrained 5 min | 479,362 | 1.95 | 9.0x bert-tiny "
+            "| 77.0 | 76.0 | 76.5 | 96.8 | bert-tiny-pt |") in markdown
     assert "| eelbert-tiny-pt | 3 | 77.0 ± 0.5 | 80.0 ± 0.5 | 72.0 ± 0.5 |" in markdown
     assert "## Notes" in markdown and "eelbert-tiny-scratch: no % of twin" in markdown
     assert "![score_vs_size](score_vs_size.png)" in markdown

@@ -10,13 +10,13 @@ from typer.testing import CliRunner
 
 from eelbert_cli.cli import app
 from eelbert_cli.core.data import resources
+from eelbert_cli.core.data import shipping as tokenizer_shipping
 from eelbert_cli.core.data.resources import PROVENANCE_FILE, sha256_of, shipped_checkpoints, shipped_tokenizers
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
+from eelbert_cli.core.evaluation.collapse import collapse_probe, mean_off_diagonal_cosine
 from eelbert_cli.core.model.modeling import load_model
 from eelbert_cli.core.spec import load_yaml, validate_spec
-from eelbert_cli.core.data import shipping as tokenizer_shipping
-from eelbert_cli.core.evaluation.collapse import collapse_probe, mean_off_diagonal_cosine
 from eelbert_cli.core.training import shipping as checkpoint_shipping
 from tests.conftest import sentiment_files, spec_file
 
@@ -53,7 +53,8 @@ def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     result = runner.invoke(app, ["predict", "toy-model", "the good movie"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["label"] in {"pos", "neg"}
-    encoder = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest", encoder=True)
+    encoder = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest",
+                                                  encoder=True)
     assert not (encoder / "task.json").exists() and type(load_model(encoder, "base")).__name__ == "EelbertModel"
 
 
@@ -80,13 +81,15 @@ def test_the_tokenizer_script_ships_a_vocabulary_usable_by_name(tmp_path, monkey
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 30 + "a fox is quick and brown\n" * 30, encoding="utf-8")
     monkeypatch.setattr(tokenizer_shipping, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
-    monkeypatch.setattr(tokenizer_shipping, "corpus_source", lambda name: {"kind": "files", "paths": [str(corpus)], "txt_documents": "lines"})
+    monkeypatch.setattr(tokenizer_shipping, "corpus_source",
+                        lambda name: {"kind": "files", "paths": [str(corpus)], "txt_documents": "lines"})
     target = tokenizer_shipping.ship_tokenizer("toy-wordpiece", "toy", 60)
     monkeypatch.setattr(resources, "SHIPPED_TOKENIZERS_DIR", tmp_path / "tokenizers")
     by_name = vocabulary_of(load_tokenizer("toy-wordpiece"))
     assert by_name == vocabulary_of(load_tokenizer(target)) and len(by_name) <= 60 and "fox" in by_name
     record = json.loads((target / PROVENANCE_FILE).read_text())
-    assert record["vocab_size"] == len(vocabulary_of(load_tokenizer(target))) and record["tokenizer_json_sha256"] == sha256_of(target / "tokenizer.json")
+    assert record["vocab_size"] == len(vocabulary_of(load_tokenizer(target)))
+    assert record["tokenizer_json_sha256"] == sha256_of(target / "tokenizer.json")
 
 
 def test_the_collapse_probe_tells_one_repeated_state_from_distinct_ones():

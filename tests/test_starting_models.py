@@ -34,7 +34,8 @@ VOCAB = FIXTURES / "vocab.txt"
 TASK = "toy-sentiment"
 TEXTS = ["a good fun movie", "the plot was boring"]
 GRID = {"lr": [1e-3], "epochs": [1], "batch_size": [16], "seeds": [0]}
-PLAIN_BERT_SHAPE = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+PLAIN_BERT_SHAPE = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+                    "max_position_embeddings": 64}
 PLAIN_BERT_CLASSES = {"hf-bert-model": BertModel, "hf-bert-masked-lm": BertForMaskedLM, "hf-bert-classifier": BertForSequenceClassification}
 PLAIN_CLASSIFIER_LABELS = 3  # trained for another task than the 2-label one here: fine-tuning needs a new head
 SOURCES = ("eelbert-checkpoint", "bert-preset", *PLAIN_BERT_CLASSES)
@@ -119,8 +120,9 @@ def test_fine_tune_evaluate_export_and_predict_from_every_kind_of_start(workspac
     assert json.loads((exported / "export.json").read_text())["fp32_max_abs_difference_vs_torch"] < 1e-4
     from_export = json_lines(invoke("predict", exported, *TEXTS).stdout)
     from_checkpoint = json_lines(invoke("predict", model_dir, *TEXTS).stdout)
-    assert [p["label"] for p in from_export] == [p["label"] for p in from_checkpoint] and {p["label"] for p in from_export} <= {"neg", "pos"}
-    for onnx_row, torch_row in zip(from_export, from_checkpoint):
+    assert [p["label"] for p in from_export] == [p["label"] for p in from_checkpoint]
+    assert {p["label"] for p in from_export} <= {"neg", "pos"}
+    for onnx_row, torch_row in zip(from_export, from_checkpoint, strict=True):
         assert onnx_row["probabilities"] == pytest.approx(torch_row["probabilities"], abs=1e-4)
 
 
@@ -139,7 +141,8 @@ def test_distillation_chain_from_a_plain_bert_teacher(tmp_path):
     entry = json.loads((tmp_path / "student" / "results.json").read_text())["tasks"][TASK]
     teacher_score = json.loads((tmp_path / "teacher" / "results.json").read_text())["tasks"][TASK]["score"]
     assert entry["distillation"]["extra_examples"] == 48 and entry["distillation"]["teacher_dev_score"] == pytest.approx(teacher_score)
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "teacher-outputs" / TASK).iterdir()) == ["extra", "train", "validation"]
+    cached = (tmp_path / "cache" / "teacher-outputs" / TASK).iterdir()
+    assert sorted(p.name.split("-")[0] for p in cached) == ["extra", "train", "validation"]
     scored = json.loads(invoke("evaluate", tmp_path / "student" / "finetuned" / TASK, "--json").stdout)
     assert scored["metrics"]["accuracy"] == pytest.approx(entry["selected_mean"]["validation"]["accuracy"], abs=1e-6)
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from eelbert_cli.cli import app
 from eelbert_cli.core.data.tasks import Split, get_task
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
 from eelbert_cli.core.finetuning.run import distillation_loss
 from eelbert_cli.core.finetuning.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
+from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
 from tests.conftest import sentiment_files, spec_file
 
 runner = CliRunner()
@@ -45,7 +45,8 @@ def test_loss_is_gold_cross_entropy_at_alpha_zero_and_teacher_kl_at_alpha_one():
     ce = torch.nn.functional.cross_entropy(logits[:3], gold[:3], reduction="sum")
     kl_last = torch.nn.functional.kl_div(logits[3].log_softmax(-1), teacher[3].log_softmax(-1), log_target=True, reduction="sum")
     torch.testing.assert_close(only_gold, (ce + kl_last) / 4)  # the unlabelled example always learns from the teacher
-    assert distillation_loss(BINARY, teacher.clone(), gold, has_gold, teacher, DistillSpec(alpha=1.0)).item() == pytest.approx(0.0, abs=1e-6)
+    loss = distillation_loss(BINARY, teacher.clone(), gold, has_gold, teacher, DistillSpec(alpha=1.0))
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_regression_distillation_is_squared_error_to_the_teacher():
@@ -113,5 +114,6 @@ def test_a_teacher_of_another_task_is_refused(tmp_path):
     assert runner.invoke(app, ["finetune", str(spec_file(tmp_path, "teacher", task=task, max_seq_len=32, grid=grid))]).exit_code == 0
     teacher = tmp_path / "teacher" / "finetuned" / "toy-sentiment"
     other = {**task, "name": "other-task"}
-    result = runner.invoke(app, ["finetune", str(spec_file(tmp_path, "student", task=other, max_seq_len=32, grid=grid, teacher=str(teacher)))])
+    spec = spec_file(tmp_path, "student", task=other, max_seq_len=32, grid=grid, teacher=str(teacher))
+    result = runner.invoke(app, ["finetune", str(spec)])
     assert result.exit_code == 2 and "fine-tuned on 'toy-sentiment'" in result.stderr
