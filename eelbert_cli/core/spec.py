@@ -267,7 +267,8 @@ class FinetuneSpec(StrictSpec):
         data = dict(data)
         old = data.pop("pooling")
         if "sentence_vector" in data and data["sentence_vector"] != old:
-            raise ValueError(f"pooling (the old name of sentence_vector) is {old!r} but sentence_vector is {data['sentence_vector']!r}; keep sentence_vector only")
+            raise ValueError(f"pooling (the old name of sentence_vector) is {old!r} but sentence_vector is {data['sentence_vector']!r}; "
+                             "keep sentence_vector only")
         warn_once("finetune.pooling is deprecated: it is now finetune.sentence_vector (cls | mean), "
                   "a name apart from the hash embedding's n-gram pooling; the old key still works")
         return {**data, "sentence_vector": data.get("sentence_vector", old)}
@@ -422,7 +423,7 @@ _SpecLoader.add_implicit_resolver(
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass
 
 
 def read_yaml_mapping(path: Path) -> dict:

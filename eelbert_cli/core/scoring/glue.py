@@ -40,7 +40,8 @@ class GlueScore:
         return not self.missing
 
     def describe(self) -> str:
-        coverage = f"all {len(self.tasks)} tasks" if self.complete else f"subset: {', '.join(self.tasks)}; not run: {', '.join(self.missing)}"
+        subset = f"subset: {', '.join(self.tasks)}; not run: {', '.join(self.missing)}"
+        coverage = f"all {len(self.tasks)} tasks" if self.complete else subset
         coverage = f"mean of {len(self.numbers)} numbers, {coverage}"
         return f"GLUE score ({self.rule} rule, percent): {self.score:.1f} ({coverage})"
 
@@ -85,5 +86,6 @@ def glue_scores(task_results: dict[str, dict]) -> dict[str, dict]:
             score = glue_score(per_split, rule)
         except EelbertError:
             continue
-        scores[rule] = {"score": score.score, "tasks": list(score.tasks), "missing": list(score.missing), "numbers": score.numbers, "text": score.describe()}
+        scores[rule] = {"score": score.score, "tasks": list(score.tasks), "missing": list(score.missing), "numbers": score.numbers,
+                        "text": score.describe()}
     return scores

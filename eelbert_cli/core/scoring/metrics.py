@@ -66,7 +66,7 @@ def per_class(confusion: ArrayLike) -> list[dict[str, float | int]]:
     true_positive = np.diag(matrix)
     predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
     rows = []
-    for tp, p, s in zip(true_positive, predicted, support):
+    for tp, p, s in zip(true_positive, predicted, support, strict=True):
         precision = tp / p if p else 0.0
         recall = tp / s if s else 0.0
         f1 = 2 * tp / (p + s) if p + s else 0.0
@@ -153,7 +153,7 @@ def class_report(task: Task, predictions: ArrayLike, labels: ArrayLike) -> dict:
     matrix = confusion_matrix(predictions, labels, len(task.labels))
     table = {
         label: {"precision": 100.0 * row["precision"], "recall": 100.0 * row["recall"], "f1": 100.0 * row["f1"], "support": row["support"]}
-        for label, row in zip(task.labels, per_class(matrix))
+        for label, row in zip(task.labels, per_class(matrix), strict=True)
     }
     return {"labels": list(task.labels), "per_class": table, "confusion": matrix.tolist()}
 

