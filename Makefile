@@ -17,6 +17,7 @@ $(BIN)/eelbert: setup.cfg pyproject.toml
 	touch $@
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 # Targets find their specs: an experiment folder's leaf specs (its _-files are bases), in natural
