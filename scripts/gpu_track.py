@@ -443,7 +443,9 @@ def main() -> int:
     run_parser.add_argument("--seconds", type=float, default=570, help="everything must end within this (a call allows 600)")
     run_parser.add_argument("--no-proof", action="store_true", help="skip the CUDA proof at the end")
     run_parser.add_argument("--tokens", type=int, default=None, help="one budget for every model instead of the planned one")
-    run_parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which models (default: all three)")
+    variants = sorted(p.stem for p in SPECS.glob("*.yaml") if not p.stem.startswith("_") and p.stem != "finetune")
+    run_parser.add_argument("--models", nargs="+", choices=variants, default=list(MODELS),
+                            help="specs of experiments/gpu/ to run (default: the three models)")
     run_parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="a spec override for every model (dotted.key=value)")
     prepare_parser = commands.add_parser("prepare", help="build the carry folder on the CPU")
