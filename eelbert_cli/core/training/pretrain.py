@@ -50,6 +50,7 @@ from eelbert_cli.core.training.optim import Budget, lr_multiplier, make_adamw, r
 from eelbert_cli.core.training.order import BatchOrder, derived_seed
 from eelbert_cli.core.training.precision import autocast, autocast_dtype
 from eelbert_cli.core.training.runtime import Runtime, StopRequest, start_runtime
+from eelbert_cli.core.training.snapshots import SnapshotBranches
 
 RESULTS_FILE = "pretrain_results.json"
 FINAL_CHECKPOINT = "checkpoint"
@@ -59,7 +60,6 @@ RECIPE_FIELDS = (
     "corpus", "tokenizer_vocab_size", "seq_len", "heldout", "mask_rate", "masking", "whole_word_masking", "batch_size", "grad_accum",
     "lr", "warmup", "schedule", "cooldown", "min_lr_ratio", "weight_decay", "beta1", "beta2", "clip_norm", "dropout", "budget", "loop",
 )
-SNAPSHOTS = "snapshots"  # wsd runs: one encoder per pretrain.snapshots token count, each with its own cooldown
 DISTILL_FIELDS = ("objective", "teacher", "distill")  # in the recipe only when distilling: masked-LM checkpoints keep theirs
 
 
@@ -311,7 +311,7 @@ def evaluate_heldout(objective: Objective, data: PackedDataset, settings: Pretra
 
 
 # ----------------------------------------------------------------------------------- the loop
-class PretrainLoop:
+class PretrainLoop(SnapshotBranches):
     """One training session: from the checkpoint's state (or step 0) to the budget, a pause or a signal."""
 
     def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: Objective, data: PackedDataset, heldout: PackedDataset,
@@ -493,64 +493,8 @@ class PretrainLoop:
         self.runtime.barrier()
         return self.last_good
 
-    # ------------------------------------------------------------------ warmup-stable-decay snapshots
-    def snapshot_plan(self) -> list[tuple[int, int, int]]:
-        """(tokens, stable steps, cooldown steps) per snapshot: stable for S tokens, then decayed for
-        cooldown x S, like the run's own end (``wsd_multiplier``)."""
-        plan = []
-        for tokens in sorted(self.settings.snapshots):
-            total = max(1, round(tokens / self.tokens_per_step))
-            stable = max(1, round(total / (1 + self.settings.cooldown)))
-            plan.append((tokens, stable, max(1, total - stable)))
-        return plan
-
-    def take_due_snapshot(self) -> None:
-        """At a snapshot's stable step: branch off, cool down, save the encoder, and come back to
-        the exact state of the branch point (parameters, optimizer moments, counters)."""
-        for tokens, stable, cooldown in self.snapshot_plan():
-            directory = self.spec.run_dir / SNAPSHOTS / f"tokens-{tokens}"
-            if self.step == stable and not (directory / "snapshot.json").is_file():
-                self.branch_and_save(tokens, cooldown, directory)
-
-    def branch_and_save(self, tokens: int, cooldown_steps: int, directory: Path) -> None:
-        started = time.perf_counter()
-        self.flush_device_sums()
-        kept_parameters = [p.detach().clone() for p in self.objective.parameters()]
-        kept_moments = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
-                        for p, state in self.optimizer.state.items()}
-        kept_counters, kept_scaler, kept_window = (self.step, self.tokens, self.elapsed), self.scaler.state_dict(), self.window
-        self.window = LogWindow(self.runtime, self.objective.counts_accuracy)  # the branch's own sums
-        peak = self.scheduled_lr()
-        floor = self.settings.lr * self.settings.min_lr_ratio
-        for index in range(cooldown_steps):
-            self.train_step(lr=floor + (peak - floor) * (1.0 - index / cooldown_steps))
-        self.flush_device_sums()
-        branch_loss = self.window.row(self.step, self.tokens, floor, self.elapsed)["loss"]
-        if not math.isfinite(branch_loss):
-            raise self._diverged()
-        record = {"tokens": self.tokens, "steps": self.step, "stable_steps": kept_counters[0], "cooldown_steps": cooldown_steps,
-                  "cooldown_train_loss": branch_loss}
-        record |= evaluate_heldout(self.objective, self.heldout, self.settings, self.runtime, self.spec.seed, self.dtype)
-        if self.runtime.is_main:
-            save_with_tokenizer(self.model, self.tokenizer, directory)
-            seconds = round(time.perf_counter() - started, 2)
-            write_json(directory / "snapshot.json", record | {"requested_tokens": tokens, "seconds": seconds})
-            append_jsonl(self.metrics_path, {"snapshot": str(directory.relative_to(self.spec.run_dir)), **record})
-        with torch.no_grad():
-            for parameter, kept in zip(self.objective.parameters(), kept_parameters, strict=True):
-                parameter.copy_(kept)
-            for parameter, state in self.optimizer.state.items():
-                for key, value in kept_moments[id(parameter)].items():
-                    if torch.is_tensor(value):
-                        state[key].copy_(value)
-                    else:
-                        state[key] = value
-        if self.scaler.is_enabled():
-            self.scaler.load_state_dict(kept_scaler)
-        self.step, self.tokens, self.elapsed = kept_counters
-        kept_window.started += time.perf_counter() - started  # the next log row's tokens/s leaves the branch out
-        self.window = kept_window
-        self.runtime.barrier()
+    def evaluate(self) -> dict[str, float]:
+        return evaluate_heldout(self.objective, self.heldout, self.settings, self.runtime, self.spec.seed, self.dtype)
 
     def summary(self) -> dict:
         return {
