@@ -281,3 +281,18 @@ def test_a_plain_hugging_face_bert_fine_tunes_with_mean_pooling(tmp_path, vocabu
     encoder = BertModel.from_pretrained(tmp_path)
     torch.testing.assert_close(model.bert.encoder.layer[0].output.dense.weight, encoder.encoder.layer[0].output.dense.weight)
     assert type(load_model(tmp_path, "sequence-classification", num_labels=2)).__name__ == "BertForSequenceClassification"
+
+
+@pytest.mark.parametrize("kind", ["ngram", "learned"])
+def test_an_fp16_checkpoint_loads_in_fp32_for_training(tmp_path, vocabulary, kind):
+    """The GPU track brings encoders back in fp16; fine-tuned as fp16 on the CPU, bert-tiny collapsed
+    to the majority class (2026-12-04). Loading gives fp32 weights with the file's values."""
+    config = make_config(Shape(1, 16, 2, 32), HashConfig(kind=kind), vocabulary)
+    model = build_model(config, "base").to(torch.float16)
+    model.save_pretrained(tmp_path / "fp16")
+    for task in ("base", "sequence-classification"):
+        loaded = load_model(tmp_path / "fp16", task)
+        assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    reloaded = load_model(tmp_path / "fp16", "base")
+    expected = model.encoder.layer[0].output.dense.weight.float()
+    assert torch.equal(reloaded.encoder.layer[0].output.dense.weight, expected)

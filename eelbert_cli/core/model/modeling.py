@@ -226,8 +226,8 @@ def load_model(path: str | Path, task: str = "base", **config_updates) -> nn.Mod
     model_type = checkpoint_model_type(path)
     try:
         model_class, arguments = _loader(path, model_type, task, dict(config_updates))
-        model, loading = model_class.from_pretrained(
-            path, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **arguments
+        model, loading = model_class.from_pretrained(  # fp32 whatever the file holds: an fp16 file trained as fp16 collapses
+            path, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, dtype=torch.float32, **arguments
         )
     except CHECKPOINT_DAMAGE as error:
         raise EelbertError(f"could not load checkpoint {path} ({type(error).__name__}: {error}); it may be truncated or corrupt") from None
