@@ -30,6 +30,20 @@ PRETRAIN_WORDS = "the cat sat on a mat while dogs played in the house and people
 
 
 @pytest.fixture
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """A cache of the test's own (packed corpora, downloads): modules that pretrain use it for every test."""
+    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def masking(vocabulary):
+    from eelbert_cli.core.training.masking import MaskingVocabulary
+
+    return MaskingVocabulary.from_tokens(vocabulary)
+
+
+@pytest.fixture
 def corpus(tmp_path) -> Path:
     """A small pretraining corpus in the fixture vocabulary: 120 documents of 10-40 words."""
     rng = random.Random(0)

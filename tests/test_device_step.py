@@ -20,21 +20,12 @@ from eelbert_cli.core.model.modeling import build_model, load_model
 from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import validate_spec
 from eelbert_cli.core.training.device_step import DeviceBatches, DeviceMaskedLMStep, counter_uniform
-from eelbert_cli.core.training.masking import MaskingVocabulary
 from eelbert_cli.core.training.optim import lr_multiplier, wsd_multiplier
 from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import pretrain
-from tests.test_pretrain import metrics, spec_dict
+from tests.conftest import metrics, spec_dict
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def masking(vocabulary) -> MaskingVocabulary:
-    return MaskingVocabulary.from_tokens(vocabulary)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def packed_rows(vocabulary: list[str], rows: int = 40, length: int = 32) -> np.ndarray:

@@ -22,24 +22,18 @@ from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.modeling import build_model
 from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import PretrainSpec, validate_spec
-from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, choose_positions, mask_tokens, static_count
+from eelbert_cli.core.training.masking import IGNORE_INDEX, choose_positions, mask_tokens, static_count
 from eelbert_cli.core.training.objectives import MaskedLMObjective
 from eelbert_cli.core.training.optim import lr_multiplier
 from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import make_optimizer, pretrain
-from tests.conftest import metrics, spec_dict, write_spec  # also read from here by tests/test_device_step.py
+from tests.conftest import metrics, spec_dict, write_spec
 
 runner = CliRunner()
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # ----------------------------------------------------------------------------------- masking
-@pytest.fixture
-def masking(vocabulary) -> MaskingVocabulary:
-    return MaskingVocabulary.from_tokens(vocabulary)
-
 
 def test_masking_rate_specials_and_80_10_10(masking, vocabulary):
     generator = torch.Generator().manual_seed(0)
