@@ -111,8 +111,7 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     objective = make_objective(settings, model, vocabulary, runtime, compile_encoder=settings.compile and loop_kind == "host")
     objective.attach(train_data)
     objective.attach(heldout_data)
-    loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint, loop_kind)
-    loop.tokenizer, loop.deadline = tokenizer, deadline
+    loop = PretrainLoop(spec, runtime, objective, train_data, heldout_data, checkpoint, loop_kind, tokenizer, deadline)
     if runtime.is_main:
         write_manifest(spec, run_dir)  # the record changes only once the run is known to be able to continue
 
@@ -315,7 +314,7 @@ class PretrainLoop(SnapshotBranches):
     """One training session: from the checkpoint's state (or step 0) to the budget, a pause or a signal."""
 
     def __init__(self, spec: ExperimentSpec, runtime: Runtime, objective: Objective, data: PackedDataset, heldout: PackedDataset,
-                 checkpoint: Path | None, loop_kind: str = "host") -> None:
+                 checkpoint: Path | None, loop_kind: str = "host", tokenizer=None, deadline: float | None = None) -> None:
         self.spec, self.settings, self.runtime, self.objective = spec, spec.pretrain, runtime, objective
         self.data, self.heldout = data, heldout
         self.model = objective.model
@@ -341,8 +340,8 @@ class PretrainLoop(SnapshotBranches):
         self.metrics_path = spec.run_dir / METRICS_FILE
         if runtime.is_main:
             keep_metrics_until(self.metrics_path, self.step)
-        self.tokenizer = None  # set by the recipe: snapshots are saved with it
-        self.deadline: float | None = None  # time.monotonic() after which the run stops as if signalled
+        self.tokenizer = tokenizer  # snapshots are saved with it
+        self.deadline = deadline  # time.monotonic() after which the run stops as if signalled
         self.device_step: DeviceMaskedLMStep | None = None
         self.capture_graph = False
         if loop_kind == "device":
