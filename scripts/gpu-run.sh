@@ -6,9 +6,13 @@
 # --wheels` put in .gpu/ (the packed corpus, xz-compressed, and pydantic wheels) when it is there.
 # EELBERT_GPU_CARRY names another carry folder. EELBERT_GPU_SMOKE=1 runs the very same steps at CPU size (the tests do).
 #
-#   scripts/gpu-run.sh "$OUT" [--seconds 530] [--no-proof]
+#   scripts/gpu-run.sh "$OUT" [--seconds 570] [--no-proof] [--models SPEC...] [--tokens N] [--set key=value]
+#   scripts/gpu-run.sh --proof "$OUT" [--parts ...] [--set pretrain.deterministic=true]   (only the CUDA proof)
+#   scripts/gpu-run.sh --check "$OUT" [--set pretrain.compile=true]                       (only the throughput check)
 set -euo pipefail
-out=${1:?usage: scripts/gpu-run.sh OUT_DIR [--seconds N] [--no-proof]}
+command=run
+case "${1:-}" in --proof|--check) command=${1#--}; shift ;; esac
+out=${1:?usage: scripts/gpu-run.sh [--proof|--check] OUT_DIR [options of scripts/gpu_track.py]}
 shift
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -27,4 +31,4 @@ fi
 if [ "${EELBERT_GPU_SMOKE:-0}" != 1 ]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-exec "$python" "$repo/scripts/gpu_track.py" run "$out" "$@"
+exec "$python" "$repo/scripts/gpu_track.py" "$command" "$out" "$@"

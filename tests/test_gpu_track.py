@@ -66,12 +66,32 @@ def test_cuda_proof_steps_run_on_the_cpu(tmp_path, fixture_overrides):
     """The proof's interrupted-and-resumed vs straight comparison (device loop) and its 1-process
     torchrun, at CPU size; on a lent GPU the same code runs bf16 on NCCL, and the host loop compiled
     (whose resume the CPU suite proves in test_pretrain.py)."""
-    env = {**smoke_env(tmp_path), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, str(REPO / "scripts" / "gpu_track.py"), "proof", str(tmp_path / "proof"), "--seconds", "400",
+    command = ["bash", str(REPO / "scripts" / "gpu-run.sh"), "--proof", str(tmp_path / "proof"), "--seconds", "400",
                "--steps", "12", "--parts", "torchrun_one_rank", "device_loop", *fixture_overrides]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=500)
+    result = subprocess.run(command, env=smoke_env(tmp_path), capture_output=True, text=True, timeout=500)
     report = json.loads((tmp_path / "proof" / "proof.json").read_text())
     assert result.returncode == 0, json.dumps(report)[:2000] + result.stderr[-2000:]
     assert report["device_loop"]["bit_identical"] and report["device_loop"]["sigterm_exit"] == 2
     assert 5 <= report["device_loop"]["signalled_after_step"] < 12
     assert report["torchrun_one_rank"] == report["torchrun_one_rank"] | {"world_size": 1, "ranks_agree": True, "backend": "gloo"}
+
+
+def test_throughput_check_runs_alone_with_overrides(tmp_path, fixture_overrides):
+    """`gpu-run.sh --check OUT --set ...`: the ~10 s check by itself (how a lent call tries a step variant)."""
+    command = ["bash", str(REPO / "scripts" / "gpu-run.sh"), "--check", str(tmp_path / "check"), *fixture_overrides,
+               "--set", "pretrain.lr=0.001"]
+    result = subprocess.run(command, env=smoke_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "check" / "check.json").read_text())
+    assert "pretrain.lr=0.001" in report["overrides"] and report["steady_tokens_per_second"] > 0 and report["loop"] == "device"
+
+
+def test_plan_reads_a_variant_at_its_base_models_speed():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gpu_track
+
+    assert gpu_track.relative_speed("uno-eelbert-hash-x4") == gpu_track.relative_speed("uno-eelbert") == 1.5
+    assert gpu_track.relative_speed("eelbert-tiny-hash-x4") == 1.0 and gpu_track.relative_speed("something-else") == 1.0
+    both = gpu_track.plan_call(560, 6.25e6, 32768, models=("eelbert-tiny-hash-x4", "uno-eelbert-hash-x4"), proof=False)
+    three = gpu_track.plan_call(560, 6.25e6, 32768, models=("eelbert-tiny", "uno-eelbert", "bert-tiny"), proof=False)
+    assert both["tokens_per_model"] > three["tokens_per_model"] > 0
