@@ -42,15 +42,17 @@ from eelbert_cli.core.training.throughput import (  # noqa: E402
 MODELS = ("eelbert-tiny", "bert-tiny", "uno-eelbert")
 SPECS = REPO / "experiments" / "gpu"
 SNAPSHOT_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)  # of the budget; the budget itself is the last point
-# Planning figures (from the call of 2026-12-04 and the design target of the device loop); the check
-# measures the real throughput before any budget is set.
-PLANNED_TOKENS_PER_SECOND = 8e6
-# measured in call 3 (6.25M, 6.10M, 9.49M tokens/s); a variant spec (eelbert-tiny-hash-x4) runs at its base model's speed
-SPEED_RELATIVE_TO_EELBERT_TINY = {"eelbert-tiny": 1.0, "bert-tiny": 0.97, "uno-eelbert": 1.5}
-SETUP_SECONDS_PER_MODEL = 12.0  # start, data onto the GPU, held-out evaluation, snapshot saves, archive
-CHECK_STEPS = 400  # the throughput check: ~2-5 s of steps at the planned speed, plus startup and graph capture
-CHECK_SECONDS_PLANNED = 10.0
-PROOF_SECONDS = 90.0  # the CUDA proof at the end of the call (seven short subprocesses, one torch.compile)
+# Planning figures, from the lent calls of 2026-12-04 (docs/results/gpu): the plan is made from them before
+# anything runs; a ~5 s check of the uncompiled step guards against a missing or crippled device.
+PLANNED_TOKENS_PER_SECOND = 14.4e6  # eelbert-tiny, batch 256 x 128, bf16, the compiled loss inside the CUDA graph (call 6)
+UNCOMPILED_TOKENS_PER_SECOND = 6.3e6  # the same step without torch.compile (calls 3 and 5)
+# measured compiled: 14.4M, 14.35M, 21.9M tokens/s; a variant spec (eelbert-tiny-hash-x4) runs at its base model's speed
+SPEED_RELATIVE_TO_EELBERT_TINY = {"eelbert-tiny": 1.0, "bert-tiny": 1.0, "uno-eelbert": 1.5}
+SETUP_SECONDS_PER_MODEL = 6.0  # start, data onto the GPU, held-out evaluation, snapshot saves, archive (2.6 s in call 5)
+COMPILE_SECONDS_PER_MODEL = 14.0  # inductor and the graph capture: ~19 s cold (call 6), less with its kernel cache warm
+CHECK_STEPS = 200  # the guard: the uncompiled device step, ~1 s of steps plus startup and capture
+CHECK_SECONDS_PLANNED = 5.0
+PROOF_SECONDS = 130.0  # the CUDA proof at the end of the call (short subprocesses, one torch.compile): 125 s in call 6
 MARGIN_SECONDS = 20.0
 MAX_TOKENS_PER_MODEL = 2_000_000_000
 TOO_SLOW_MFU = 0.01  # far below any plan: stop and report instead of spending the call
@@ -101,13 +103,15 @@ def relative_speed(model: str) -> float:
 
 
 def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, elapsed: float = 0.0,
-              models: tuple[str, ...] = MODELS, proof: bool = True) -> dict:
+              models: tuple[str, ...] = MODELS, proof: bool = True, compiled: bool = True) -> dict:
     """The call's time split and each model's token budget, from a throughput (planned or measured).
-    Every model gets the same budget; snapshot cooldowns add ``cooldown x sum(fractions)`` tokens."""
+    Every model gets the same budget; snapshot cooldowns add ``cooldown x sum(fractions)`` tokens.
+    ``elapsed``: seconds already spent (the check); the margin is slack, not part of the script's time."""
     snapshot_overhead = 0.2 * sum(SNAPSHOT_FRACTIONS)
     proof_seconds = PROOF_SECONDS if proof else 0.0
-    other = elapsed + (0 if elapsed else CHECK_SECONDS_PLANNED) + len(models) * SETUP_SECONDS_PER_MODEL + MARGIN_SECONDS
-    pretrain_seconds = max(seconds - proof_seconds - other, 0.0)
+    per_model = SETUP_SECONDS_PER_MODEL + (COMPILE_SECONDS_PER_MODEL if compiled else 0.0)
+    fixed = elapsed + (0 if elapsed else CHECK_SECONDS_PLANNED) + len(models) * per_model
+    pretrain_seconds = max(seconds - proof_seconds - fixed - MARGIN_SECONDS, 0.0)
     seconds_per_token = (1 + snapshot_overhead) * sum(1 / (tokens_per_second * relative_speed(m)) for m in models)
     unit = tokens_per_step * 16  # the snapshot points fall on whole steps
     tokens = min(int(pretrain_seconds / seconds_per_token) // unit * unit, MAX_TOKENS_PER_MODEL // unit * unit)
@@ -116,20 +120,22 @@ def plan_call(seconds: float, tokens_per_second: float, tokens_per_step: int, el
         "tokens_per_model": max(tokens, unit),
         "snapshots": [int(tokens * fraction) for fraction in SNAPSHOT_FRACTIONS],
         "pretrain_seconds": round(spent, 1),
-        "other_seconds": round(seconds - proof_seconds - spent, 1),
+        "other_seconds": round(fixed, 1),
         "proof_seconds": proof_seconds,
-        "pretrain_fraction": round(spent / (seconds - proof_seconds), 3),  # of the script's wall time, the CUDA proof excluded
+        "pretrain_fraction": round(spent / max(spent + fixed, 1e-9), 3),  # of the script's wall time, the CUDA proof excluded
         "tokens_per_second": round(tokens_per_second),
+        "compiled": compiled,
     }
 
 
-def check_throughput(work: Path) -> dict:
-    """A short eelbert-tiny run of the real step: steady tokens/s and MFU after capture and warmup."""
+def check_throughput(work: Path, overrides: tuple[str, ...] = ()) -> dict:
+    """A short eelbert-tiny run of the device step (uncompiled unless ``overrides`` say otherwise): steady
+    tokens/s and MFU after capture and warmup."""
     from eelbert_cli.core.training.pretrain import pretrain
 
     steps = 6 if smoke() else CHECK_STEPS
     spec = load("eelbert-tiny", work, [f"output_dir={work / 'check'}", f"pretrain.budget={{steps: {steps}}}", "pretrain.schedule=linear",
-                                       "pretrain.log_every=2" if smoke() else "pretrain.log_every=100"])
+                                       "pretrain.log_every=2" if smoke() else "pretrain.log_every=50", *overrides])
     started = time.perf_counter()
     results = pretrain(spec, progress=False).results
     tps = steady_tokens_per_second(read_metrics(spec.run_dir))
@@ -184,8 +190,9 @@ def pretrain_model(model: str, work: Path, out: Path, plan: dict, deadline: floa
         config = model_config(spec)
         flops = training_flops_per_token(config, spec.pretrain.seq_len, spec.pretrain.mask_rate)
         steady = steady_tokens_per_second(read_metrics(spec.run_dir))
-        record |= {key: results.get(key) for key in ("steps", "tokens", "tokens_per_second", "elapsed_seconds", "heldout_loss",
-                                                      "heldout_accuracy", "precision", "loop", "cuda_graph", "device")}
+        kept = ("steps", "tokens", "tokens_per_second", "elapsed_seconds", "startup_seconds", "heldout_loss", "heldout_accuracy",
+                "precision", "loop", "cuda_graph", "device")
+        record |= {key: results.get(key) for key in kept}
         record |= {"steady_tokens_per_second": round(steady), "mfu": round(model_flops_utilisation(steady, flops), 4)}
     except TrainingStopped as stopped:
         record["stopped"] = str(stopped)
@@ -214,24 +221,27 @@ def run(out: Path, seconds: float, extra: list[str], proof: bool, models: tuple[
     work = Path(tempfile.mkdtemp(prefix="gpu-track-"))
     spec = load("eelbert-tiny", work, [])
     tokens_per_step = spec.pretrain.batch_size * spec.pretrain.seq_len
-    planned = plan_call(seconds, PLANNED_TOKENS_PER_SECOND, planned_tokens_per_step(), models=models, proof=proof)
+    compiled = spec.pretrain.compile
+    planned_speed = PLANNED_TOKENS_PER_SECOND if compiled else UNCOMPILED_TOKENS_PER_SECOND
+    planned = plan_call(seconds, planned_speed, planned_tokens_per_step(), models=models, proof=proof, compiled=compiled)
     summary: dict = {"smoke": smoke(), "seconds_allowed": seconds, "planned": planned, "models": {}}
-    print(f"plan: {planned['pretrain_fraction']:.0%} of the call in pretraining steps "
-          f"({planned['pretrain_seconds']:.0f} of {seconds - planned['proof_seconds']:.0f} s "
-          f"at {PLANNED_TOKENS_PER_SECOND / 1e6:.0f}M tokens/s planned)", flush=True)
+    print(f"plan: {planned['pretrain_fraction']:.0%} of the script's time in pretraining steps "
+          f"({planned['pretrain_seconds']:.0f} of {planned['pretrain_seconds'] + planned['other_seconds']:.0f} s "
+          f"at {planned_speed / 1e6:.1f}M tokens/s planned{', compiled' if compiled else ''})", flush=True)
 
-    check = check_throughput(work)
+    check = check_throughput(work, ("pretrain.compile=false",))  # a guard, not the plan: compiling here would cost ~15 s
     summary["check"] = check
     write_json(out / "summary.json", summary)
-    print(f"throughput: {check['steady_tokens_per_second']:,} tokens/s steady ({check['loop']} loop, CUDA graph {check['cuda_graph']}), "
-          f"MFU {check['mfu']:.2%} of {H200_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s bf16, device {check['device']}, {check['wall_seconds']} s",
-          flush=True)
+    print(f"check: {check['steady_tokens_per_second']:,} tokens/s steady uncompiled ({check['loop']} loop, CUDA graph "
+          f"{check['cuda_graph']}), MFU {check['mfu']:.2%} of {H200_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s bf16, "
+          f"device {check['device']}, {check['wall_seconds']} s", flush=True)
     if not smoke() and (check["device"] == "cpu" or check["mfu"] < TOO_SLOW_MFU):
         print(f"stopping: {check['device']} at MFU {check['mfu']:.2%} is far below the plan; nothing else was run", flush=True)
         return 2
 
     elapsed = time.perf_counter() - started
-    plan = plan_call(seconds, check["steady_tokens_per_second"], tokens_per_step, elapsed, models=models, proof=proof)
+    speed = check["steady_tokens_per_second"] * (PLANNED_TOKENS_PER_SECOND / UNCOMPILED_TOKENS_PER_SECOND if compiled else 1.0)
+    plan = plan_call(seconds, speed, tokens_per_step, elapsed, models=models, proof=proof, compiled=compiled)
     if tokens is not None:  # a budget fixed on the command line (to match an earlier call's points); snapshots as usual
         fixed = tokens // (16 * tokens_per_step) * 16 * tokens_per_step
         plan = {**plan, "tokens_per_model": fixed, "snapshots": [int(fixed * f) for f in SNAPSHOT_FRACTIONS], "fixed_on_command_line": True}

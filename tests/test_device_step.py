@@ -121,6 +121,20 @@ def test_a_device_step_makes_no_host_sync(vocabulary, masking):
     assert loss > 0 and count == batches.masked_count and 0 <= correct <= count
 
 
+def test_passes_before_a_capture_leave_no_gradient_or_log_sum(vocabulary, masking):
+    """The warm-up passes before a CUDA graph capture are not training steps: what they computed must
+    not reach the optimizer or the log (every real step, the first included, is then a replay)."""
+    model = tiny_model(vocabulary).train()
+    batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))
+    step = DeviceMaskedLMStep(model, batches, dtype=None)
+    batches.set_step(0)
+    step.run(capture=True)  # on the CPU: no capture, one eager pass
+    assert step.graph is None and any(p.grad is not None for p in model.parameters()) and step.count_sum.item() > 0
+    step.discard_pass_results()
+    assert all(p.grad is None for p in model.parameters())
+    assert step.take_sums() == (0.0, 0.0, 0.0)
+
+
 def test_the_device_step_compiles_without_a_graph_break(vocabulary, masking):
     model = tiny_model(vocabulary).train()
     batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))

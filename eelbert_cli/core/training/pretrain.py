@@ -344,6 +344,8 @@ class PretrainLoop(SnapshotBranches):
         self.deadline = deadline  # time.monotonic() after which the run stops as if signalled
         self.device_step: DeviceMaskedLMStep | None = None
         self.capture_graph = False
+        self.device_step_starts = False  # the session's first device step compiles and captures (timed apart)
+        self.startup_seconds = 0.0
         if loop_kind == "device":
             self._start_device_loop()
 
@@ -354,6 +356,7 @@ class PretrainLoop(SnapshotBranches):
         batches = DeviceBatches(rows, settings.batch_size, self.spec.seed, settings.mask_rate, self.objective.masking, self.runtime.device)
         compile_loss = settings.compile and self.runtime.device.type == "cuda"
         self.device_step = DeviceMaskedLMStep(model, batches, self.dtype, compile_loss)
+        self.device_step_starts = compile_loss or (settings.cuda_graph and self.runtime.device.type == "cuda")
         no_dropout = model.config.hidden_dropout_prob == 0 and model.config.attention_probs_dropout_prob == 0
         self.capture_graph = settings.cuda_graph and self.runtime.device.type == "cuda" and no_dropout
         if settings.cuda_graph and self.runtime.device.type == "cuda" and not no_dropout:
@@ -443,6 +446,7 @@ class PretrainLoop(SnapshotBranches):
         """The device loop's step: a few launches (or one graph replay) and no host sync; its
         sums reach the log window at the next log point."""
         started = time.perf_counter()
+        starting = self.device_step_starts and self.device_step.graph is None and not self.device_step.capture_failed
         set_lr(self.optimizer, lr)
         self.device_step.batches.set_step(self.step)
         self.device_step.run(capture=self.capture_graph)
@@ -454,7 +458,11 @@ class PretrainLoop(SnapshotBranches):
         self.step += 1
         self.tokens += self.tokens_per_step
         self.window.add_step(self.tokens_per_step)
-        self.elapsed += time.perf_counter() - started
+        if starting:  # compilation and capture: a fixed cost of the session, not training time
+            self.startup_seconds += time.perf_counter() - started
+            self.device_step_starts = False
+        else:
+            self.elapsed += time.perf_counter() - started
         return lr
 
     def flush_device_sums(self) -> None:
@@ -500,6 +508,7 @@ class PretrainLoop(SnapshotBranches):
             "steps": self.step,
             "tokens": self.tokens,
             "elapsed_seconds": round(self.elapsed, 2),
+            "startup_seconds": round(self.startup_seconds, 2),  # compilation and graph capture, not in elapsed_seconds
             "tokens_per_second": round((self.tokens - self.start_tokens) / max(self.elapsed - self.start_elapsed, 1e-9)),
             "world_size": self.runtime.world_size,
             "device": str(self.runtime.device),
