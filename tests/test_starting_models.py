@@ -132,7 +132,8 @@ def test_distillation_chain_from_a_plain_bert_teacher(tmp_path):
     student distilled from them, then scored on its own."""
     task = sentiment_files(tmp_path, rows=48)
     teacher_start = save_plain_bert(tmp_path / "plain-bert", BertModel)
-    invoke("run", write_spec(tmp_path, "teacher", {"checkpoint": str(teacher_start)}, task))
+    teacher_grid = {**GRID, "lr": [3e-3], "epochs": [10]}  # a teacher must beat chance on dev, or distillation refuses it
+    invoke("run", write_spec(tmp_path, "teacher", {"checkpoint": str(teacher_start)}, task, grid=teacher_grid))
     teacher = tmp_path / "teacher" / "finetuned" / TASK
     assert json.loads((teacher / "config.json").read_text())["model_type"] == "bert"
     distill = {"alpha": 0.5, "temperature": 2.0, "augment": {"copies": 1, "mask": 0.1}}

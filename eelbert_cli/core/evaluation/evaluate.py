@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eelbert_cli.core.data.tasks import TaskData, load_custom_task, load_task, write_predictions
+from eelbert_cli.core.data.tasks.record import TASK_FILE, check_head_matches, label_order, read_task_record
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.finetuning.encoding import encode_split, predict
-from eelbert_cli.core.finetuning.grid import TASK_FILE
-from eelbert_cli.core.model.modeling import is_checkpoint_dir, load_model
+from eelbert_cli.core.model.modeling import has_classifier_head, is_checkpoint_dir, load_model
 from eelbert_cli.core.scoring.metrics import compute_metrics
 from eelbert_cli.core.spec import FinetuneSpec
 from eelbert_cli.core.training.runtime import pick_device
@@ -38,14 +37,21 @@ def evaluate_checkpoint(
     if split_name not in data.splits:
         raise EelbertError(f"{data.task.name} has no split {split_name!r}; it has {', '.join(data.splits)}")
     model = load_model(checkpoint, "sequence-classification")
+    if saved:
+        check_head_matches(saved, model.config.num_labels, checkpoint)
     if model.config.num_labels != data.task.num_labels:
         raise EelbertError(f"{checkpoint} predicts {model.config.num_labels} labels but {data.task.name} has {data.task.num_labels}")
+    to_task = None  # the checkpoint's label ids -> the task's, matched by name
+    if saved.get("labels") and data.task.labels and list(saved["labels"]) != list(data.task.labels):
+        to_task = np.asarray(label_order(data.task.labels, saved["labels"], str(checkpoint)))
     settings = FinetuneSpec(max_seq_len=saved.get("max_seq_len", 128))
     model.to(pick_device(settings.device, "finetune.device"))
     tokenizer = load_tokenizer(checkpoint)
     target = data.splits[split_name]
     encoded = encode_split(tokenizer, target, settings.max_seq_len)
     predictions, _ = predict(model, data.task, encoded, settings, tokenizer.token_to_id("[PAD]") or 0)
+    if to_task is not None:
+        predictions = to_task[predictions]
     metrics = compute_metrics(data.task, predictions, np.asarray(target.labels)) if target.labels is not None else None
     written = None
     if predictions_path is not None or metrics is None:  # hidden labels: predictions are the only output
@@ -59,20 +65,11 @@ def _saved_task(checkpoint: Path) -> dict:
     """The checkpoint's task.json; a checkpoint without one must at least be a classifier."""
     if not is_checkpoint_dir(checkpoint):
         raise EelbertError(f"{checkpoint} is not a checkpoint directory (no config.json)")
-    path = checkpoint / TASK_FILE
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise EelbertError(f"{path} is unreadable ({error}); name the task with --task") from None
-        if isinstance(saved, dict):
-            return saved
-        raise EelbertError(f"{path} should hold a JSON object; name the task with --task")
-    try:
-        architectures = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("architectures") or []
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
-        raise EelbertError(f"{checkpoint / 'config.json'} is not a readable model config ({error})") from None
-    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+    saved = read_task_record(checkpoint, required=False, fix="repair it, or delete it and name the task with --task")
+    if saved:
+        return saved
+    classifier, architectures = has_classifier_head(checkpoint)
+    if not classifier:
         raise EelbertError(
             f"{checkpoint} is not a fine-tuned classifier (architectures: {', '.join(architectures) or 'none'}); "
             "its task head would be random. Fine-tune it first (eelbert finetune) and evaluate RUN_DIR/finetuned/TASK"

@@ -27,13 +27,14 @@ class CheckpointModel:
     """A fine-tuned checkpoint behind the runtime's ``predict`` interface (torch and transformers)."""
 
     def __init__(self, checkpoint: Path) -> None:
+        from eelbert_cli.core.data.tasks.record import check_head_matches, read_task_record
         from eelbert_cli.core.data.tokenization import load_tokenizer
-        from eelbert_cli.core.export.onnx_export import read_task_record
         from eelbert_cli.core.model.modeling import load_model
         from eelbert_cli.core.spec import FinetuneSpec
 
         record = read_task_record(checkpoint)
         self.model = load_model(checkpoint, "sequence-classification").eval()
+        check_head_matches(record, self.model.config.num_labels, checkpoint)
         self.tokenizer = load_tokenizer(checkpoint)
         self.settings = FinetuneSpec(max_seq_len=record.get("max_seq_len", 128), device="cpu")
         self.regression = record.get("type") == "regression"

@@ -25,12 +25,12 @@ from torch import nn
 
 from eelbert_cli import __version__
 from eelbert_cli.core.console import log
+from eelbert_cli.core.data.tasks.record import check_head_matches, read_task_record
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.export.runtime import EXPORT_FILE, EXPORT_FORMAT
 from eelbert_cli.core.files import (
     check_replaceable_directory,
     enclosing_run_dir,
-    read_json_object,
     replacing,
     run_directory_lock,
     sibling_lock,
@@ -56,14 +56,6 @@ class WordVectorClassifier(nn.Module):
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-
-def read_task_record(checkpoint: Path) -> dict:
-    record = read_json_object(checkpoint / "task.json",
-                              f"{checkpoint} is not a fine-tuned model (no task.json): export RUN_DIR/finetuned/TASK")
-    if "task" not in record:
-        raise EelbertError(f"{checkpoint / 'task.json'} does not name its task")
-    return record
 
 
 def trim_positions(model: nn.Module, length: int) -> None:
@@ -169,8 +161,9 @@ def export_model(checkpoint: Path, output_dir: Path, quantize: str | None = None
 
 
 def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_len: int | None) -> dict:
-    record = read_task_record(checkpoint)
+    record = read_task_record(checkpoint, fix="export RUN_DIR/finetuned/TASK of a run that finished")
     model = load_model(checkpoint, "sequence-classification").eval()
+    check_head_matches(record, model.config.num_labels, checkpoint)
     config = model.config
     length = max_seq_len or record.get("max_seq_len") or config.max_position_embeddings
     trim_positions(model, length)

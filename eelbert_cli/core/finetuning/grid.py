@@ -16,6 +16,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from eelbert_cli.core.data.tasks import Task, TaskData
+from eelbert_cli.core.data.tasks.record import TASK_FILE
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.finetuning.encoding import encode_split, with_teacher
 from eelbert_cli.core.finetuning.run import RunConfig, RunResult, train_run
@@ -24,8 +25,6 @@ from eelbert_cli.core.scoring.metrics import std
 from eelbert_cli.core.spec import FinetuneSpec, GridSpec
 from eelbert_cli.core.targets import ModelSource
 from eelbert_cli.core.training.checkpoints import save_with_tokenizer
-
-TASK_FILE = "task.json"  # saved with a fine-tuned model: what `eelbert evaluate` needs to score it
 
 
 @dataclass

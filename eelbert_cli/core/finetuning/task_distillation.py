@@ -10,7 +10,6 @@ comparison, and a re-run reuse them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,11 +23,12 @@ from eelbert_cli.core.console import log
 from eelbert_cli.core.data.corpora import iter_documents
 from eelbert_cli.core.data.resources import cache_dir, checkpoint_path
 from eelbert_cli.core.data.tasks import Split, Task, TaskData
+from eelbert_cli.core.data.tasks.record import check_head_matches, label_order, read_task_record
 from eelbert_cli.core.data.tokenization import load_tokenizer
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import replacing
 from eelbert_cli.core.finetuning.encoding import encode_split, predict_logits
-from eelbert_cli.core.model.modeling import checkpoint_digest, is_checkpoint_dir, load_model
+from eelbert_cli.core.model.modeling import checkpoint_digest, has_classifier_head, is_checkpoint_dir, load_model
 from eelbert_cli.core.scoring.metrics import compute_metrics, task_score
 from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec
 from eelbert_cli.core.training.runtime import pick_device
@@ -148,20 +148,51 @@ def concatenate(name: str, parts: Sequence[Split]) -> Split:
 
 
 # ----------------------------------------------------------------------------------- the teacher
-def load_teacher(name_or_path: str, task: Task):
-    """A fine-tuned classifier of ``task`` (ours or any Hugging Face BERT), with its tokenizer."""
+@dataclass
+class Teacher:
+    path: Path
+    model: torch.nn.Module
+    tokenizer: object
+    to_task: list[int] | None  # the task's label i is the teacher's output to_task[i] (None: the same order)
+
+
+def load_teacher(name_or_path: str, task: Task) -> Teacher:
+    """A fine-tuned classifier of ``task`` (ours or any Hugging Face BERT), with its tokenizer. Its
+    labels are matched to the task's by name (a teacher whose names differ would teach wrong labels)."""
     path = checkpoint_path(name_or_path)
     if not is_checkpoint_dir(path):
         raise EelbertError(f"finetune.teacher {name_or_path} is not a checkpoint directory (no config.json)")
-    saved = path / "task.json"
-    if saved.is_file():
-        trained_on = json.loads(saved.read_text(encoding="utf-8")).get("task")
-        if trained_on not in (None, task.name):
-            raise EelbertError(f"finetune.teacher {path} was fine-tuned on {trained_on!r}, not on {task.name!r}")
+    classifier, architectures = has_classifier_head(path)
+    if not classifier:
+        raise EelbertError(
+            f"finetune.teacher {path} has no trained classifier head (architectures: {', '.join(architectures) or 'none'}): "
+            f"fine-tune it on {task.name} first (eelbert finetune) and name RUN_DIR/finetuned/{task.name}"
+        )
+    record = read_task_record(path, required=False)
+    if record.get("task") not in (None, task.name):
+        raise EelbertError(f"finetune.teacher {path} was fine-tuned on {record['task']!r}, not on {task.name!r}")
     model = load_model(path, "sequence-classification")
+    if record:
+        check_head_matches(record, model.config.num_labels, path)
     if model.config.num_labels != task.num_labels:
         raise EelbertError(f"finetune.teacher {path} predicts {model.config.num_labels} labels but {task.name} has {task.num_labels}")
-    return path, model, load_tokenizer(path)
+    names = record.get("labels") or named_labels(model.config)
+    to_task = None
+    if task.type == "classification" and names is not None and list(names) != list(task.labels):
+        to_task = label_order(names, task.labels, f"finetune.teacher {path}")
+    elif task.type == "classification" and names is None:
+        log.info("finetune.teacher %s names no labels (no task.json, default id2label): its outputs are taken in %s's order %s",
+                 path, task.name, list(task.labels))
+    return Teacher(path, model, load_tokenizer(path), to_task)
+
+
+def named_labels(config) -> list[str] | None:
+    """A Hugging Face config's label names, unless they are the LABEL_0, LABEL_1... defaults."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label.get(i, id2label.get(str(i), ""))) for i in range(config.num_labels)]
+    if not all(names) or all(name == f"LABEL_{i}" for i, name in enumerate(names)):
+        return None
+    return names
 
 
 def _cache_key(teacher: Path, split: Split, max_seq_len: int) -> str:
@@ -178,7 +209,13 @@ def teacher_logits(teacher: Path, model, tokenizer, task: Task, split: Split, se
         return np.zeros((0, task.num_labels), dtype=np.float32)
     cached = cache / f"{split.name}-{_cache_key(teacher, split, settings.max_seq_len)}.npy"
     if cached.is_file():
-        return np.load(cached, allow_pickle=False)
+        try:
+            logits = np.load(cached, allow_pickle=False)
+            if logits.shape == (len(split), 1 if task.type == "regression" else task.num_labels):
+                return logits
+        except (OSError, ValueError) as error:  # a cut or garbled cache file: label again (the cache is ours)
+            log.info("teacher cache %s is unreadable (%s); labelling again", cached, error)
+        log.warning("teacher cache %s did not hold %d rows of outputs; labelling again", cached, len(split))
     log.info("teacher %s labels %d %s examples (cached in %s)", teacher.name, len(split), split.name, cache)
     logits = predict_logits(model, encode_split(tokenizer, split, settings.max_seq_len), settings, tokenizer.token_to_id("[PAD]") or 0)
     with replacing(cached) as partial, open(partial, "wb") as handle:
@@ -196,17 +233,39 @@ def teacher_targets(settings: FinetuneSpec, data: TaskData) -> TeacherTargets:
     """Label the training set and the extra examples with the spec's teacher (once, then cached)."""
     cache = teacher_cache_dir(data.task)
     distill = settings.distillation
-    path, model, tokenizer = load_teacher(settings.teacher, data.task)
+    teacher = load_teacher(settings.teacher, data.task)
+    path, model, tokenizer = teacher.path, teacher.model, teacher.tokenizer
     model.to(pick_device(settings.device, "finetune.device"))
     augment = distill.augment
     neighbours = None
     if augment.copies and augment.replace:
         neighbours = embedding_neighbours(model, tokenizer, split_words(data.train), augment.neighbours)
     extra = concatenate("extra", [augmented_split(data.train, augment, neighbours), unlabelled_split(data.task, distill)])
-    train = teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache)
-    extra_targets = teacher_logits(path, model, tokenizer, data.task, extra, settings, cache)
+    def in_task_order(logits: np.ndarray) -> np.ndarray:
+        return logits if teacher.to_task is None else logits[:, teacher.to_task]
+
+    train = in_task_order(teacher_logits(path, model, tokenizer, data.task, data.train, settings, cache))
+    extra_targets = in_task_order(teacher_logits(path, model, tokenizer, data.task, extra, settings, cache))
     dev = data.evaluation[0]
-    dev_logits = teacher_logits(path, model, tokenizer, data.task, dev, settings, cache)
+    dev_logits = in_task_order(teacher_logits(path, model, tokenizer, data.task, dev, settings, cache))
     predictions = dev_logits[:, 0] if data.task.type == "regression" else dev_logits.argmax(axis=1)
     dev_score = task_score(data.task, {dev.name: compute_metrics(data.task, predictions, np.asarray(dev.labels))}, [dev.name])
+    refuse_a_teacher_at_chance(path, data, dev, dev_score)
     return TeacherTargets(str(settings.teacher), train, extra, extra_targets, dev_score, distill)
+
+
+def refuse_a_teacher_at_chance(path: Path, data: TaskData, dev: Split, dev_score: float) -> None:
+    """A teacher no better on dev than always answering the training set's commonest label (for
+    regression: no positive correlation) teaches nothing, or teaches the wrong labels."""
+    if data.task.type == "regression":
+        chance, what = 0.0, "no correlation"
+    else:
+        majority = int(np.bincount(np.asarray(data.train.labels, dtype=np.int64), minlength=data.task.num_labels).argmax())
+        constant = np.full(len(dev), majority)
+        chance = task_score(data.task, {dev.name: compute_metrics(data.task, constant, np.asarray(dev.labels))}, [dev.name])
+        what = f"always answering {data.task.labels[majority]!r}"
+    if not dev_score > chance + 1e-9:
+        raise EelbertError(
+            f"finetune.teacher {path} scores {dev_score:.2f} on {data.task.name} {dev.name}, no better than {what} ({chance:.2f}): "
+            "a teacher at chance teaches nothing; check that it was fine-tuned on this task and its labels"
+        )

@@ -147,6 +147,17 @@ def is_checkpoint_dir(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / "config.json").is_file()
 
 
+def has_classifier_head(path: Path) -> tuple[bool, list[str]]:
+    """Whether ``config.json`` names a trained sequence-classification model (and the names it gives):
+    loading any other checkpoint as a classifier gives it a random head."""
+    try:
+        architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise EelbertError(f"{path / 'config.json'} is not a readable model config ({error})") from None
+    names = [str(name) for name in architectures] if isinstance(architectures, list) else []
+    return any(name.endswith("ForSequenceClassification") for name in names), names
+
+
 BERT_LIKE_TYPES = ("bert", "eelbert")
 AUTO_CLASSES = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM, "sequence-classification": AutoModelForSequenceClassification}
 CLASSIFIER_KEYS = ("classifier.weight", "classifier.bias")
