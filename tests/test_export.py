@@ -180,3 +180,59 @@ def test_predict_refuses_a_foreign_export_and_a_pretraining_checkpoint(exported,
     assert result.exit_code == 2 and "not a fine-tuned model" in result.stderr
     result = runner.invoke(app, ["export", str(tmp_path / "bare"), "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "not a fine-tuned model" in result.stderr and not (tmp_path / "x").exists()
+
+
+def tampered(exported: dict, kind: str, tmp_path: Path, **changes) -> Path:
+    """A copy of an fp32 export whose export.json has ``changes`` merged in (None deletes a key)."""
+    import shutil
+
+    target = tmp_path / f"tampered-{kind}"
+    shutil.copytree(exported[f"{kind}-fp32"], target)
+    document = json.loads((target / "export.json").read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+        elif value is None:
+            document[key] = None
+        else:
+            document[key] = value
+    (target / "export.json").write_text(json.dumps(document))
+    return target
+
+
+@pytest.mark.parametrize(("kind", "changes", "message"), [
+    ("eelbert", {"hash": {"seed": 7}}, "do not reproduce the export's test vector"),
+    ("eelbert", {"hash": {"ngram_max": 5}}, "do not reproduce the export's test vector"),
+    ("eelbert", {"hash": {"kind": "sparkly"}}, "invalid hash settings"),
+    ("eelbert", {"hash": None}, "exactly one of 'hash'"),
+    ("eelbert", {"test_vectors": []}, "must carry 'test_vectors'"),
+    ("eelbert", {"labels": ["neg"]}, "two or more different classes"),
+    ("eelbert", {"labels": ["neg", "pos", "meh"]}, "names 3 output(s)"),
+    ("eelbert", {"max_seq_len": "24"}, "'max_seq_len' must be a whole number"),
+    ("eelbert", {"max_seq_len": 200}, "does not fit its graph"),
+    ("eelbert", {"hidden": 16}, "does not fit its graph"),
+    ("eelbert", {"type": "ranking"}, "'type' must be classification or regression"),
+    ("eelbert", {"model": "../elsewhere.onnx"}, "'model' must name a file in the export directory"),
+    ("bert", {"word_table": None}, "exactly one of 'hash'"),
+])
+def test_a_tampered_export_is_refused_on_load_with_one_message(exported, tmp_path, kind, changes, message):
+    """Hand-edited export.json fields: before, a changed hash seed gave confident wrong labels and the
+    rest tracebacks (issue 22)."""
+    result = runner.invoke(app, ["predict", str(tampered(exported, kind, tmp_path, **changes)), "a good fun movie"])
+    assert result.exit_code == 2, (result.stdout, result.exception)
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+
+
+def test_a_cut_word_table_and_a_vocabulary_gap_are_refused(exported, tmp_path):
+    cut = tampered(exported, "bert", tmp_path)
+    table = cut / "word_embeddings.npy"
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+    result = runner.invoke(app, ["predict", str(cut), "a good fun movie"])
+    assert result.exit_code == 2 and "word_embeddings.npy is unreadable" in " ".join(result.stderr.split())
+    gap = tampered(exported, "eelbert", tmp_path)
+    tokenizer = json.loads((gap / "tokenizer.json").read_text())
+    vocabulary = tokenizer["model"]["vocab"]
+    del vocabulary[next(token for token, index in vocabulary.items() if index == 7)]
+    (gap / "tokenizer.json").write_text(json.dumps(tokenizer))
+    result = runner.invoke(app, ["predict", str(gap), "a good fun movie"])
+    assert result.exit_code == 2 and "gaps in its vocabulary (no token with id 7)" in " ".join(result.stderr.split())

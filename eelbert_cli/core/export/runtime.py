@@ -44,7 +44,56 @@ def _read_export(directory: Path) -> dict:
             f"{directory / EXPORT_FILE} has export format {document.get('format')!r}; "
             f"this eelbert reads format {EXPORT_FORMAT}: export the model again"
         )
+    problems = export_problems(document)
+    if problems:
+        raise EelbertError(f"{directory / EXPORT_FILE} is damaged: {'; '.join(problems)}; export the model again")
     return document
+
+
+def _whole(value: object, least: int) -> bool:
+    return type(value) is int and value >= least
+
+
+def _file_name(value: object) -> bool:
+    """A plain file name inside the export directory (no path, no way out of it)."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value and "\\" not in value
+
+
+def export_problems(document: dict) -> list[str]:
+    """Every way ``export.json`` breaks the format (empty when it is sound). Plain Python on purpose:
+    the runtime needs nothing beyond numpy, tokenizers and onnxruntime."""
+    problems = []
+    kind = document.get("type")
+    if kind not in ("classification", "regression"):
+        problems.append(f"'type' must be classification or regression, not {kind!r}")
+    labels = document.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
+        problems.append("'labels' must be a list of non-empty strings")
+    elif len(set(labels)) != len(labels) or (kind == "classification" and len(labels) < 2):
+        problems.append(f"'labels' must name two or more different classes, not {labels}")
+    if not _whole(document.get("max_seq_len"), 2):
+        problems.append(f"'max_seq_len' must be a whole number >= 2, not {document.get('max_seq_len')!r}")
+    if not _whole(document.get("hidden"), 1):
+        problems.append(f"'hidden' must be a whole number >= 1, not {document.get('hidden')!r}")
+    for field in ("model", "tokenizer"):
+        if not _file_name(document.get(field)):
+            problems.append(f"'{field}' must name a file in the export directory, not {document.get(field)!r}")
+    hashed, table = document.get("hash"), document.get("word_table")
+    if (hashed is None) == (table is None):
+        problems.append("exactly one of 'hash' (a hash model) and 'word_table' (a BERT word table) must be set")
+    elif hashed is not None and not isinstance(hashed, dict):
+        problems.append("'hash' must be an object (the hash settings)")
+    elif table is not None and not _file_name(table):
+        problems.append(f"'word_table' must name a file in the export directory, not {table!r}")
+    vectors = document.get("test_vectors", [])
+    if not isinstance(vectors, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("string"), str) and isinstance(v.get("first_values"), list)
+        and all(isinstance(x, int | float) for x in v["first_values"]) for v in vectors
+    ):
+        problems.append("'test_vectors' must be a list of {string, first_values}")
+    elif hashed is not None and not vectors:
+        problems.append("a hash model's export must carry 'test_vectors' (how a runtime proves its hash)")
+    return problems
 
 
 class ExportedModel:
@@ -70,7 +119,31 @@ class ExportedModel:
             raise EelbertError(f"could not load the export in {directory} ({type(error).__name__}: {error})") from None
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=document["max_seq_len"], strategy="longest_first")
-        return cls(directory, document, tokenizer, word_table(directory, document, tokenizer), session)
+        table = word_table(directory, document, tokenizer)
+        model = cls(directory, document, tokenizer, table, session)
+        model.check_graph()
+        return model
+
+    def check_graph(self) -> None:
+        """One pass at the full length: the graph must take ``hidden``-wide vectors for ``max_seq_len``
+        positions and give one output per label (a hand-edited export.json would otherwise fail on
+        long inputs only, or name the wrong labels)."""
+        length, hidden = self.document["max_seq_len"], self.document["hidden"]
+        feeds = {"inputs_embeds": np.zeros((1, length, hidden), dtype=np.float32), "attention_mask": np.ones((1, length), dtype=np.int64),
+                 "token_type_ids": np.zeros((1, length), dtype=np.int64)}
+        try:
+            logits = self.session.run(None, feeds)[0]
+        except Exception as error:  # onnxruntime's own error types
+            raise EelbertError(
+                f"{self.directory / EXPORT_FILE} does not fit its graph (hidden {hidden}, max_seq_len {length}: "
+                f"{type(error).__name__}: {str(error)[:200]}); export the model again"
+            ) from None
+        outputs = 1 if self.regression else len(self.labels)
+        if logits.shape != (1, outputs):
+            raise EelbertError(
+                f"{self.directory / EXPORT_FILE} names {outputs} output(s) ({', '.join(self.labels) or 'a score'}) "
+                f"but its graph gives {logits.shape[-1]}; export the model again"
+            )
 
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
@@ -103,8 +176,40 @@ def predictions_from_logits(logits: np.ndarray, labels: Sequence[str], regressio
 
 def word_table(directory: Path, document: dict, tokenizer) -> np.ndarray:
     """The [vocabulary, hidden] float32 table the graph's word vectors come from."""
+    by_id = {index: token for token, index in tokenizer.get_vocab(with_added_tokens=True).items()}
+    missing = sorted(set(range(max(by_id) + 1)) - set(by_id)) if by_id else [0]
+    if missing:
+        raise EelbertError(
+            f"{directory / document['tokenizer']} has gaps in its vocabulary (no token with id {missing[0]}); export the model again")
     if document.get("hash") is not None:
-        by_id = {index: token for token, index in tokenizer.get_vocab(with_added_tokens=True).items()}
-        vocabulary = [by_id[i] for i in range(max(by_id) + 1)]
-        return hash_vectors_numpy(vocabulary, document["hidden"], HashConfig.model_validate(document["hash"]))
-    return np.load(directory / document["word_table"], allow_pickle=False).astype(np.float32)
+        config = hash_config(directory, document)
+        return hash_vectors_numpy([by_id[i] for i in range(len(by_id))], document["hidden"], config)
+    path = directory / document["word_table"]
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:  # missing, cut or not an array file
+        raise EelbertError(f"{path} is unreadable ({type(error).__name__}: {error}); export the model again") from None
+    if table.shape != (len(by_id), document["hidden"]):
+        raise EelbertError(
+            f"{path} holds a {list(table.shape)} table; the tokenizer and export.json need [{len(by_id)}, {document['hidden']}]")
+    return table.astype(np.float32)
+
+
+def hash_config(directory: Path, document: dict) -> HashConfig:
+    """The export's hash settings, proven against its own test vectors: a tampered seed or n-gram range
+    would otherwise give confident, wrong predictions."""
+    try:
+        config = HashConfig.model_validate(document["hash"])
+    except Exception as error:  # the schema's validation error, whatever its type
+        first_line = str(error).splitlines()[0]
+        raise EelbertError(f"{directory / EXPORT_FILE} has invalid hash settings ({first_line}); export the model again") from None
+    vectors = document["test_vectors"]
+    computed = hash_vectors_numpy([vector["string"] for vector in vectors], document["hidden"], config)
+    for row, vector in enumerate(vectors):
+        expected = np.asarray(vector["first_values"], dtype=np.float32)
+        if not np.allclose(computed[row, : len(expected)], expected, rtol=1e-5, atol=1e-6):
+            raise EelbertError(
+                f"{directory / EXPORT_FILE}: the hash settings do not reproduce the export's test vector for {vector['string']!r} "
+                "(export.json was edited, or this runtime hashes differently); export the model again"
+            )
+    return config
