@@ -28,9 +28,11 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--command", required=True, help="the command that made the run (recorded)")
     parser.add_argument("--encoder", action="store_true", help="ship the encoder of a pretraining checkpoint")
+    parser.add_argument("--finetuned", type=Path, default=None, help="a fine-tuning run of the encoder whose results to record")
+    parser.add_argument("--note", default=None, help="a sentence for the record (why this model ships)")
     args = parser.parse_args()
     try:
-        target = ship_checkpoint(args.model_dir, args.name, args.command, args.encoder)
+        target = ship_checkpoint(args.model_dir, args.name, args.command, args.encoder, args.finetuned, args.note)
     except EelbertError as error:
         raise SystemExit(f"error: {error}") from None
     print(f"shipped {target} ({sum(p.stat().st_size for p in target.iterdir()):,} bytes)")

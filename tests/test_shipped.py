@@ -4,6 +4,7 @@ says how it was made, and does its job on real sentences; and the script that sh
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -56,6 +57,15 @@ def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     encoder = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest",
                                                   encoder=True)
     assert not (encoder / "task.json").exists() and type(load_model(encoder, "base")).__name__ == "EelbertModel"
+    snapshot = tmp_path / "toy-run" / "encoders" / "tokens-4096"  # the GPU track's layout: RUN/encoders/SNAPSHOT
+    shutil.copytree(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", snapshot)
+    (snapshot / "snapshot.json").write_text(json.dumps({"tokens": 4096, "heldout_loss": 5.0}))
+    (tmp_path / "toy-run" / "environment.json").write_text(json.dumps({"packages": {"torch": "2.11.0+cu130"}}))
+    shipped = checkpoint_shipping.ship_checkpoint(snapshot, "toy-snapshot", "pytest", encoder=True, finetuned=tmp_path / "toy-run",
+                                                  note="why it ships")
+    record = json.loads((shipped / PROVENANCE_FILE).read_text())
+    assert record["run"] == "toy-run" and record["snapshot"]["tokens"] == 4096 and record["note"] == "why it ships"
+    assert record["environment"]["packages"]["torch"] == "2.11.0+cu130" and "toy-sentiment" in record["finetuned"]["tasks"]
 
 
 @pytest.mark.parametrize("name", sorted(shipped_tokenizers()))
