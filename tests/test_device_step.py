@@ -36,8 +36,9 @@ def packed_rows(vocabulary: list[str], rows: int = 40, length: int = 32) -> np.n
     return tokens
 
 
-def tiny_model(vocabulary: list[str]):
-    config = make_config(Shape(1, 32, 2, 64), HashConfig(), vocabulary, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+def tiny_model(vocabulary: list[str], mlm_head: str | None = None):
+    config = make_config(Shape(1, 32, 2, 64), HashConfig(), vocabulary, mlm_head=mlm_head, hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0)
     torch.manual_seed(0)
     return build_model(config, "masked-lm")
 
@@ -105,8 +106,9 @@ def test_device_batches_corrupt_80_10_10(vocabulary, masking):
     assert abs(masked / total - 0.8) < 0.02 and abs(kept / total - 0.1) < 0.015 and abs(random / total - 0.1) < 0.015
 
 
-def test_a_device_step_makes_no_host_sync(vocabulary, masking):
-    model = tiny_model(vocabulary).train()
+@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector"])
+def test_a_device_step_makes_no_host_sync(vocabulary, masking, mlm_head):
+    model = tiny_model(vocabulary, mlm_head).train()
     batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))
     step = DeviceMaskedLMStep(model, batches, dtype=None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)  # fused: the GPU track's optimizer
@@ -135,8 +137,9 @@ def test_passes_before_a_capture_leave_no_gradient_or_log_sum(vocabulary, maskin
     assert step.take_sums() == (0.0, 0.0, 0.0)
 
 
-def test_the_device_step_compiles_without_a_graph_break(vocabulary, masking):
-    model = tiny_model(vocabulary).train()
+@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector"])
+def test_the_device_step_compiles_without_a_graph_break(vocabulary, masking, mlm_head):
+    model = tiny_model(vocabulary, mlm_head).train()
     batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))
     step = DeviceMaskedLMStep(model, batches, dtype=None)
     batches.set_step(0)

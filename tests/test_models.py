@@ -296,3 +296,35 @@ def test_an_fp16_checkpoint_loads_in_fp32_for_training(tmp_path, vocabulary, kin
     reloaded = load_model(tmp_path / "fp16", "base")
     expected = model.encoder.layer[0].output.dense.weight.float()
     assert torch.equal(reloaded.encoder.layer[0].output.dense.weight, expected)
+
+
+def test_hash_vector_mlm_head_has_no_vocabulary_sized_output(tmp_path, vocabulary):
+    model = build_model(tiny_config(vocabulary, mlm_head="hash-vector"), "masked-lm")
+    decoder = model.cls.predictions.decoder
+    assert isinstance(decoder, torch.nn.Linear) and decoder.weight.shape == (TINY.hidden, TINY.hidden)
+    assert all(len(vocabulary) not in p.shape for p in model.parameters())  # nothing here names an id
+    model.save_pretrained(tmp_path)
+    ids = torch.randint(0, len(vocabulary), (2, 5))
+    assert torch.equal(output_of(model, ids), output_of(AutoModelForMaskedLM.from_pretrained(tmp_path), ids))
+    with pytest.raises(EelbertError, match="needs a hash embedding"):
+        tiny_config(vocabulary, "learned", mlm_head="hash-vector")
+
+
+def test_hash_vector_loss_is_one_minus_cosine_to_the_token_hash_vector(vocabulary):
+    from eelbert_cli.core.training.masking import IGNORE_INDEX
+    from eelbert_cli.core.training.objectives import masked_lm_terms
+
+    model = build_model(tiny_config(vocabulary, mlm_head="hash-vector"), "masked-lm")
+    table = model.bert.embeddings.word_embeddings.table
+    labels = torch.tensor([5, 9, IGNORE_INDEX, 12])
+    exact = table[labels.clamp(min=0)] * 3.0  # the length does not matter, the direction does
+    exact[2] = torch.randn(TINY.hidden) * 100  # an ignored position counts for nothing
+    loss, correct, count = masked_lm_terms(model, exact, labels)
+    assert loss.item() == pytest.approx(0.0, abs=1e-5) and correct.item() == 3 and count.item() == 3
+    loss, correct, _ = masked_lm_terms(model, -exact, labels)
+    assert loss.item() == pytest.approx(2.0, abs=1e-5) and correct.item() == 0
+    untied = build_model(tiny_config(vocabulary, mlm_head="untied"), "masked-lm")
+    logits = torch.randn(4, len(vocabulary))
+    loss, _, count = masked_lm_terms(untied, logits, labels)
+    keep = labels != IGNORE_INDEX
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits[keep], labels[keep]))

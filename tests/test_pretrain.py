@@ -19,7 +19,7 @@ from eelbert_cli.cli import app
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import make_config
 from eelbert_cli.core.model.hashing import HashConfig
-from eelbert_cli.core.model.modeling import build_model
+from eelbert_cli.core.model.modeling import build_model, load_model
 from eelbert_cli.core.model.presets import Shape
 from eelbert_cli.core.spec import PretrainSpec, validate_spec
 from eelbert_cli.core.training.masking import IGNORE_INDEX, choose_positions, mask_tokens, static_count
@@ -27,7 +27,7 @@ from eelbert_cli.core.training.objectives import MaskedLMObjective
 from eelbert_cli.core.training.optim import lr_multiplier
 from eelbert_cli.core.training.order import BatchOrder
 from eelbert_cli.core.training.pretrain import make_optimizer, pretrain
-from tests.conftest import metrics, spec_dict, write_spec
+from tests.conftest import TINY_MODEL, metrics, spec_dict, write_spec
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("private_cache")
@@ -305,3 +305,23 @@ def test_pretrain_dropout_applies_to_a_model_loaded_from_a_checkpoint(tmp_path, 
     pretrain(validate_spec(data), progress=False)
     config = json.loads((tmp_path / "b" / "run" / "checkpoint" / "config.json").read_text())
     assert config["hidden_dropout_prob"] == 0.0 and config["attention_probs_dropout_prob"] == 0.0
+
+
+@pytest.mark.parametrize("loop", ["host", "device"])
+def test_the_hash_vector_head_pretrains_and_resumes_exactly(tmp_path, corpus, fixture_vocab_path, loop):
+    """mlm_head hash-vector (the target without exact ids): the cosine loss falls, a paused run resumes
+    bit for bit, and the encoder fine-tunes like any other (its head is pretraining-only)."""
+    settings = {"budget": {"steps": 24}, "lr": 1e-2, "loop": loop, "dropout": 0.0}
+    straight, split = (validate_spec({**spec_dict(tmp_path / name, corpus, fixture_vocab_path, **settings),
+                                      "model": {**TINY_MODEL, "dropout": 0.0, "mlm_head": "hash-vector"}}) for name in "ab")
+    pretrain(straight, progress=False)
+    rows = metrics(tmp_path / "a" / "run")
+    assert all(0.0 <= r["loss"] <= 2.0 for r in rows) and sum(r["loss"] for r in rows[-4:]) < sum(r["loss"] for r in rows[:4])
+    pretrain(split, stop_after_steps=10, progress=False)
+    pretrain(split, resume=True, progress=False)
+    a = load_file(tmp_path / "a" / "run" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "run" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a["cls.predictions.decoder.weight"].shape == (TINY_MODEL["hidden"], TINY_MODEL["hidden"])
+    classifier = load_model(tmp_path / "a" / "run" / "checkpoint", "sequence-classification", num_labels=2)
+    assert not any(name.startswith("cls.") for name in classifier.state_dict())

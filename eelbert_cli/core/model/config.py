@@ -85,6 +85,8 @@ def make_config(
     if mlm_head not in MLM_HEADS:
         raise EelbertError(f"mlm_head must be one of {', '.join(MLM_HEADS)}, got {mlm_head!r}")
     uses_hash = hash_config.kind != "learned"
+    if mlm_head == "hash-vector" and not uses_hash:
+        raise EelbertError("mlm_head hash-vector predicts the masked token's hash vector: it needs a hash embedding, not hash.kind learned")
     if uses_hash and vocabulary is None:
         raise EelbertError("a hash-embedding model needs its tokenizer's vocabulary (token strings in id order)")
     if vocabulary is not None:

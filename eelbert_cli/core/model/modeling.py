@@ -107,7 +107,10 @@ class EelbertForSequenceClassification(_EelbertLoading, BertForSequenceClassific
 
 class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
     """MLM head ``tied``: logits over the fixed hash table (no vocabulary x hidden parameters);
-    ``untied``: a trainable decoder used only in pretraining. The output bias is always kept."""
+    ``untied``: a trainable decoder used only in pretraining. The output bias is always kept.
+    ``hash-vector``: a hidden x hidden decoder whose output is compared with the masked token's hash
+    vector (``training/objectives.masked_lm_terms``): a target that shares n-grams between similar
+    words and never asks for an exact id out of a softmax."""
 
     def __init__(self, config: EelbertConfig) -> None:
         super().__init__(config)
@@ -115,6 +118,9 @@ class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
         predictions = self.cls.predictions
         if config.uses_hash_embedding and config.mlm_head == "tied":
             predictions.decoder = HashTiedDecoder(self.bert.embeddings.word_embeddings)
+        elif config.mlm_head == "hash-vector":
+            predictions.decoder = nn.Linear(config.hidden_size, config.hidden_size)
+            predictions.bias = predictions.decoder.bias  # no vocabulary-sized bias: nothing here names an id
         elif config.mlm_head == "untied":
             decoder = predictions.decoder  # its weight was tied to the (now replaced) input table
             decoder.weight = nn.Parameter(decoder.weight.detach().clone())

@@ -10,7 +10,9 @@ from eelbert_cli.core.errors import EelbertError
 
 # The allowed values of the model's choices, declared once: the spec's fields are these types and
 # the model config checks against the same tuples.
-MlmHead = Literal["tied", "untied"]  # the masked-LM decoder: the fixed hash table, or a trainable matrix
+# the masked-LM decoder: logits over the fixed hash table, or a trainable matrix; or (hash models) no
+# vocabulary-sized output at all: the masked token's hash vector, by cosine (no exact ids asked for)
+MlmHead = Literal["tied", "untied", "hash-vector"]
 SentenceVector = Literal["cls", "mean"]  # what a classifier reads: [CLS]'s output state, or the mean of all tokens'
 MLM_HEADS: tuple[str, ...] = get_args(MlmHead)
 SENTENCE_VECTORS: tuple[str, ...] = get_args(SentenceVector)

@@ -20,11 +20,11 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from eelbert_cli.core.console import log
 from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, static_count
+from eelbert_cli.core.training.objectives import masked_lm_terms
 from eelbert_cli.core.training.order import BatchOrder, derived_seed
 
 _MASK32 = 0xFFFFFFFF
@@ -132,11 +132,8 @@ class DeviceMaskedLMStep:
         with autocast:
             hidden = self.model.bert(input_ids=input_ids).last_hidden_state
             selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, chosen)
-            logits = self.model.cls(selected)
-        loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX)
-        valid = labels != IGNORE_INDEX
-        correct = ((logits.argmax(dim=-1) == labels) & valid).sum()
-        return loss, correct, valid.sum()
+            outputs = self.model.cls(selected)
+        return masked_lm_terms(self.model, outputs, labels)
 
     def forward_backward(self) -> None:
         loss, correct, count = self.loss_fn()

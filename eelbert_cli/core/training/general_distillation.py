@@ -38,7 +38,7 @@ from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.modeling import checkpoint_digest, load_model
 from eelbert_cli.core.spec import GeneralDistillSpec
 from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
-from eelbert_cli.core.training.objectives import EncoderRunner, ObjectiveOutput
+from eelbert_cli.core.training.objectives import EncoderRunner, ObjectiveOutput, masked_lm_terms
 
 FILLED_FILE = "filled.u8"
 
@@ -247,9 +247,9 @@ class DistillationObjective(nn.Module):
         if self.mlm_weight > 0:
             selected = labels != IGNORE_INDEX
             targets = labels[selected]
-            logits = self.model.cls(output.last_hidden_state[selected])
-            loss = loss + self.mlm_weight * F.cross_entropy(logits.float(), targets)
-            correct, count = (logits.argmax(dim=-1) == targets).sum(), targets.numel()
+            mlm_loss, correct, _ = masked_lm_terms(self.model, self.model.cls(output.last_hidden_state[selected]), targets)
+            loss = loss + self.mlm_weight * mlm_loss
+            count = targets.numel()
         return ObjectiveOutput(loss, correct, count if self.counts_accuracy else input_ids.numel())
 
     # --- checkpoint state ---------------------------------------------------------------------

@@ -77,6 +77,24 @@ class EncoderRunner:
         return self.encoder(**inputs)
 
 
+def masked_lm_terms(model: nn.Module, outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean loss over the predicted positions, correct predictions, predictions) from the MLM head's
+    ``outputs`` at the selected positions; ``labels`` may hold IGNORE_INDEX (fixed-size batches).
+    With the ``hash-vector`` head the loss is 1 - cosine to the masked token's hash vector and a
+    prediction is correct when the nearest hash vector is the token's. No host sync either way."""
+    valid = labels != IGNORE_INDEX
+    if model.config.mlm_head == "hash-vector":
+        table = F.normalize(model.bert.embeddings.word_embeddings.table.float(), dim=-1)
+        predicted = F.normalize(outputs.float(), dim=-1)
+        closeness = (predicted * table[labels.clamp(min=0)]).sum(dim=-1)
+        loss = ((1.0 - closeness) * valid).sum() / valid.sum().clamp(min=1)
+        guesses = (predicted @ table.T).argmax(dim=-1)
+    else:
+        loss = F.cross_entropy(outputs.float(), labels, ignore_index=IGNORE_INDEX)
+        guesses = outputs.argmax(dim=-1)
+    return loss, ((guesses == labels) & valid).sum(), valid.sum()
+
+
 class MaskedLMObjective(nn.Module):
     """Masked-LM: loss, correct predictions and count at the masked positions only.
 
@@ -117,9 +135,7 @@ class MaskedLMObjective(nn.Module):
         hidden = self._encoder(input_ids=input_ids)
         selected = labels != IGNORE_INDEX
         targets = labels[selected]
-        logits = self.model.cls(hidden[selected])
-        loss = F.cross_entropy(logits.float(), targets)
-        correct = (logits.argmax(dim=-1) == targets).sum()
+        loss, correct, _ = masked_lm_terms(self.model, self.model.cls(hidden[selected]), targets)
         return ObjectiveOutput(loss, correct, targets.numel())
 
     def extra_state(self) -> dict[str, torch.Tensor]:
