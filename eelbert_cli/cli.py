@@ -342,7 +342,7 @@ def export_command(
     ],
     quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantization of the weights.")] = None,
     max_seq_len: Annotated[
-        Optional[int], typer.Option(min=2, help="Longest input the export accepts (default: the fine-tuning length).")
+        Optional[int], typer.Option(min=8, help="Longest input the export accepts (default: the fine-tuning length).")
     ] = None,
 ) -> None:
     """ONNX graph over word vectors (no vocabulary-sized tensor), tokenizer and export.json: all a device needs."""
@@ -376,7 +376,7 @@ def predict_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
 ) -> None:
     """Label new text: batched, streamed, with progress; bad input writes no partial file."""
-    from eelbert_cli.core.evaluation.predict import batches, check_examples, load_predictor, predict_to_file, read_examples
+    from eelbert_cli.core.evaluation.predict import batches, check_examples, load_predictor, predict_to_file, prediction_line, read_examples
 
     if bool(texts) == bool(input_file):
         raise EelbertError("give texts on the command line or --input FILE (one of the two)")
@@ -395,8 +395,8 @@ def predict_command(
     if output is None:
         for batch in batches(examples, batch_size):
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
-            for (text, _), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs), strict=True):
-                print(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))
+            for (text, pair), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs), strict=True):
+                print(prediction_line(text, pair, prediction))
         return
     from eelbert_cli.core.console import Progress
 

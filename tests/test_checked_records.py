@@ -164,3 +164,15 @@ def test_a_cut_teacher_cache_is_labelled_again(trained, tmp_path):
     again = teacher_targets(settings, data)
     np.testing.assert_allclose(first.train, again.train, atol=1e-6)
     np.testing.assert_allclose(first.extra_targets, again.extra_targets, atol=1e-6)
+
+
+def test_predictions_of_a_built_in_model_go_to_the_working_directory(tmp_path, monkeypatch):
+    from eelbert_cli.core.evaluation import evaluate
+
+    shipped = tmp_path / "package" / "checkpoints"
+    (shipped / "some-model").mkdir(parents=True)
+    monkeypatch.setattr(evaluate, "SHIPPED_DIR", shipped)
+    assert evaluate.default_predictions_path(shipped / "some-model", "t-test.tsv") == Path("predictions") / "some-model-t-test.tsv"
+    own = tmp_path / "run" / "finetuned" / "t"
+    own.mkdir(parents=True)
+    assert evaluate.default_predictions_path(own, "t-test.tsv") == own / "predictions" / "t-test.tsv"

@@ -236,3 +236,29 @@ def test_a_cut_word_table_and_a_vocabulary_gap_are_refused(exported, tmp_path):
     (gap / "tokenizer.json").write_text(json.dumps(tokenizer))
     result = runner.invoke(app, ["predict", str(gap), "a good fun movie"])
     assert result.exit_code == 2 and "gaps in its vocabulary (no token with id 7)" in " ".join(result.stderr.split())
+
+
+def test_export_lengths_outside_what_the_model_holds_are_refused(models, tmp_path):
+    for length, message in (("3", "Invalid value for '--max-seq-len'"), ("4096", "an export takes 8 to")):
+        result = runner.invoke(app, ["export", str(models["eelbert"]), "-o", str(tmp_path / "out"), "--max-seq-len", length])
+        assert result.exit_code == 2 and message in " ".join(result.stderr.split()) and not (tmp_path / "out").exists()
+
+
+def test_a_txt_input_is_split_at_line_breaks_only(exported, tmp_path):
+    """U+2028 (line separator) and form feeds are characters inside a text, not new texts."""
+    source = tmp_path / "texts.txt"
+    source.write_text("a good\u2028fun movie\nbad\x0cboring plot\r\nthe film\n", encoding="utf-8")
+    result = runner.invoke(app, ["predict", str(exported["eelbert-fp32"]), "--input", str(source)])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # U+2028 is escaped in the JSON: one row a line
+    assert [row["text"] for row in rows] == ["a good\u2028fun movie", "bad\x0cboring plot", "the film"]
+
+
+def test_a_prediction_line_keeps_the_pair_and_is_one_line():
+    from eelbert_cli.core.evaluation.predict import prediction_line
+    from eelbert_cli.core.export.runtime import Prediction
+
+    line = prediction_line("first\u2028half", "second text", Prediction("pos", {"neg": 0.1, "pos": 0.9}))
+    assert len(line.splitlines()) == 1 and "\\u2028" in line
+    expected = {"text": "first\u2028half", "text_pair": "second text", "label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}}
+    assert json.loads(line) == expected

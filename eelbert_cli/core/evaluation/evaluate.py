@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from eelbert_cli.core.data.resources import SHIPPED_DIR, cache_dir
 from eelbert_cli.core.data.tasks import TaskData, load_custom_task, load_task, write_predictions
 from eelbert_cli.core.data.tasks.record import TASK_FILE, check_head_matches, label_order, read_task_record
 from eelbert_cli.core.data.tokenization import load_tokenizer
@@ -56,9 +58,19 @@ def evaluate_checkpoint(
     written = None
     if predictions_path is not None or metrics is None:  # hidden labels: predictions are the only output
         values = predictions.tolist() if data.task.type == "regression" else [int(p) for p in predictions]
-        destination = predictions_path or checkpoint / "predictions" / f"{data.task.name}-{split_name}.tsv"
+        destination = predictions_path or default_predictions_path(checkpoint, f"{data.task.name}-{split_name}.tsv")
         written = str(write_predictions(data.task, target, values, destination))
     return Evaluation(data.task.name, split_name, len(target), metrics, written)
+
+
+def default_predictions_path(checkpoint: Path, file_name: str) -> Path:
+    """Beside the checkpoint it scores (RUN/finetuned/TASK/predictions/), unless that is a built-in model
+    or a folder the user cannot write: then ./predictions/NAME-FILE (the installed package is no
+    place for a user's files)."""
+    built_in = checkpoint.resolve().is_relative_to(SHIPPED_DIR.resolve()) or checkpoint.resolve().is_relative_to(cache_dir().resolve())
+    if built_in or not os.access(checkpoint, os.W_OK):
+        return Path("predictions") / f"{checkpoint.name}-{file_name}"
+    return checkpoint / "predictions" / file_name
 
 
 def _saved_task(checkpoint: Path) -> dict:

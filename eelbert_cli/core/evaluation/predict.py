@@ -71,7 +71,8 @@ def read_examples(path: Path, column: str, pair_column: str | None) -> list[Exam
     if suffix == ".txt":
         if pair_column:
             raise EelbertError("--pair-column needs a .jsonl or .csv input")
-        return [(line, None) for line in text.splitlines() if line.strip()]
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # line breaks only: U+2028, form feeds stay in a text
+        return [(line, None) for line in lines if line.strip()]
     if suffix not in (".jsonl", ".csv"):
         raise EelbertError(f"{path}: unsupported input type {suffix or '(none)'!r}; use .txt, .jsonl or .csv")
     bad = BadLines(path, "error")
@@ -101,6 +102,13 @@ def batches(examples: Sequence[Example], size: int) -> Iterator[Sequence[Example
         yield examples[start : start + size]
 
 
+def prediction_line(text: str, pair: str | None, prediction: Prediction) -> str:
+    """One JSON line: the text (and its pair), the label and probabilities. U+2028 and U+2029 are
+    escaped: valid JSON raw, but line-splitting readers (Python's ``splitlines``) break a row at them."""
+    row = {"text": text, **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
+    return json.dumps(row, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def predict_to_file(predictor, examples: Sequence[Example], output: Path, batch_size: int, on_batch=None) -> int:
     """Predictions as JSON lines into ``output``, which appears only once all are written."""
     with replacing(output) as partial, open(partial, "w", encoding="utf-8") as sink:
@@ -108,8 +116,7 @@ def predict_to_file(predictor, examples: Sequence[Example], output: Path, batch_
             texts = [text for text, _ in batch]
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
             for (text, pair), prediction in zip(batch, predictor.predict(texts, pairs), strict=True):
-                row = {"text": text, **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
-                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sink.write(prediction_line(text, pair, prediction) + "\n")
             if on_batch is not None:
                 on_batch(len(batch))
     return len(examples)

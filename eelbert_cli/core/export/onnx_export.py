@@ -71,6 +71,9 @@ def trim_positions(model: nn.Module, length: int) -> None:
     model.config.max_position_embeddings = length
 
 
+MIN_EXPORT_LENGTH = 8  # the graph's length is dynamic from 2 up to the export's length (torch.export needs max > its example's 5)
+
+
 def export_onnx(graph: nn.Module, hidden: int, max_len: int, path: Path) -> None:
     example = (torch.randn(2, 5, hidden), torch.ones(2, 5, dtype=torch.long), torch.zeros(2, 5, dtype=torch.long))
     batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2, max=max_len)
@@ -166,6 +169,11 @@ def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_le
     check_head_matches(record, model.config.num_labels, checkpoint)
     config = model.config
     length = max_seq_len or record.get("max_seq_len") or config.max_position_embeddings
+    if not MIN_EXPORT_LENGTH <= length <= config.max_position_embeddings:
+        raise EelbertError(
+            f"--max-seq-len {length}: an export takes {MIN_EXPORT_LENGTH} to {config.max_position_embeddings} tokens "
+            f"({checkpoint.name} has {config.max_position_embeddings} positions; [CLS] and [SEP] take two)"
+        )
     trim_positions(model, length)
     graph = WordVectorClassifier(model).eval()
     hash_config = config.hash_config if hasattr(config, "hash_config") else None
