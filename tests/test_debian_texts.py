@@ -73,6 +73,14 @@ def test_a_package_that_does_not_match_its_sha256_is_refused_and_not_kept(mirror
         list(deb_members(PinnedDeb("main/y/missing.deb", "0" * 64), "usr/"))
 
 
+def test_a_mirror_without_a_scheme_is_one_message_and_leaves_no_temp_file(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("EELBERT_DEBIAN_MIRROR", "deb.debian.org/debian")
+    with pytest.raises(EelbertError, match="is not a URL: give its scheme"):
+        list(deb_members(mirror, "usr/"))
+    debs = tmp_path / "cache" / "debs"
+    assert not debs.exists() or not list(debs.iterdir())
+
+
 def test_gcide_entries_lose_pronunciations_citations_and_attributions():
     text = """00-database-info
      This is the GCIDE header.

@@ -325,3 +325,22 @@ def test_the_hash_vector_head_pretrains_and_resumes_exactly(tmp_path, corpus, fi
     assert a["cls.predictions.decoder.weight"].shape == (TINY_MODEL["hidden"], TINY_MODEL["hidden"])
     classifier = load_model(tmp_path / "a" / "run" / "checkpoint", "sequence-classification", num_labels=2)
     assert not any(name.startswith("cls.") for name in classifier.state_dict())
+
+
+def test_a_signal_after_the_loops_last_look_is_passed_on_not_swallowed(tmp_path, corpus, fixture_vocab_path, monkeypatch):
+    """SIGTERM during the last step (after the loop's check) used to end the command with exit 0 and let
+    `eelbert run` go on to its next stage; now the run completes its records, then the signal reaches
+    the CLI's handler: exit 2."""
+    from eelbert_cli.core.training import pretrain as pretraining
+
+    real_run = pretraining.PretrainLoop.run
+
+    def run_then_signal(self, stop_after_steps, bar):
+        paused = real_run(self, stop_after_steps, bar)
+        os.kill(os.getpid(), signal.SIGTERM)  # the loop has looked at the flag for the last time
+        return paused
+
+    monkeypatch.setattr(pretraining.PretrainLoop, "run", run_then_signal)
+    result = runner.invoke(app, ["pretrain", str(write_spec(tmp_path, spec_dict(tmp_path, corpus, fixture_vocab_path)))])
+    assert result.exit_code == 2 and "interrupted" in result.stderr
+    assert (tmp_path / "run" / "pretrain_results.json").is_file() and (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()

@@ -11,6 +11,7 @@ import os
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,15 +39,20 @@ def fetch_deb(package: PinnedDeb) -> Path:
     target = cache_dir() / "debs" / package.file_name
     if target.is_file() and sha256_of(target) == package.sha256:
         return target
+    mirror = os.environ.get("EELBERT_DEBIAN_MIRROR", DEFAULT_ARCHIVE).rstrip("/")
+    if urllib.parse.urlsplit(mirror).scheme not in ("http", "https", "ftp", "file"):
+        raise EelbertError(f"EELBERT_DEBIAN_MIRROR={mirror!r} is not a URL: give its scheme, e.g. https://deb.debian.org/debian "
+                           "or file:///srv/debian")
     target.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{os.environ.get('EELBERT_DEBIAN_MIRROR', DEFAULT_ARCHIVE)}/pool/{package.pool_path}"
+    url = f"{mirror}/pool/{package.pool_path}"
     log.info("fetching %s from the Debian archive into %s (once)", package.file_name, target.parent)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
         try:
             with urllib.request.urlopen(url, timeout=60) as response:
                 while block := response.read(1 << 20):
                     partial.write(block)
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, ValueError) as error:  # ValueError: a URL urllib cannot open
+            partial.close()
             os.unlink(partial.name)
             raise EelbertError(f"could not download {url} ({error}); put the file at {target} yourself, "
                                "or point pretrain.corpus at local files") from None

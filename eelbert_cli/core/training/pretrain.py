@@ -118,6 +118,7 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
     with loop.stop.installed(), Progress(enabled=progress) as bar:
         paused = loop.run(stop_after_steps, bar)
     if paused is not None:
+        loop.stop.pass_on()
         return PretrainOutcome(run_dir, paused, paused_at_step=loop.step)
 
     results = {**loop.summary(), "loop": loop_kind, "cuda_graph": loop.uses_cuda_graph, "objective": settings.objective,
@@ -132,6 +133,7 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
         save_with_tokenizer(model, tokenizer, final)
         write_json(run_dir / RESULTS_FILE, results)
     runtime.barrier()
+    loop.stop.pass_on()  # a signal that came after the loop's last look: the run is complete, the command stops here
     return PretrainOutcome(run_dir, final, results)
 
 

@@ -133,22 +133,40 @@ def start_runtime(preference: str, limit_heap: bool = True) -> Runtime:
 
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint at the next step boundary."""
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint at the next step boundary. A signal that
+    arrives after the loop's last look is not dropped: ``pass_on`` (called once the run's records are
+    written) hands it to the handler in place then (the CLI's stops the command, so ``eelbert run``
+    does not carry on into its next stage)."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.signal_number: int | None = None
 
     @contextmanager
     def installed(self) -> Iterator[StopRequest]:
         def handler(signum, _frame):
-            self.signal_name = signal.Signals(signum).name
+            self.signal_name, self.signal_number = signal.Signals(signum).name, signum
 
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
+        except BaseException:
+            self.signal_number = None  # the loop acted on the signal (or something else stopped it): nothing to pass on
+            raise
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+
+    def pass_on(self) -> None:
+        """Deliver a signal the loop did not act on to the handler now in place."""
+        number, self.signal_number = self.signal_number, None
+        if number is None:
+            return
+        handler = signal.getsignal(number)
+        if callable(handler):
+            handler(number, None)
+        elif handler != signal.SIG_IGN:
+            signal.raise_signal(number)
 
     def agreed(self, runtime: Runtime) -> str | None:
         """Every rank stops at the same step if any rank was signalled."""
