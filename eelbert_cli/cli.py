@@ -28,6 +28,21 @@ app = typer.Typer(
 console = Console()
 error_console = Console(stderr=True)
 
+def _print_version(value: bool) -> None:
+    if value:
+        from eelbert_cli import __version__
+
+        console.print(f"eelbert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")] = False,
+) -> None:
+    """Experiment toolkit for tiny BERT models with dynamic n-gram hash embeddings (EELBERT)."""
+
+
 MAX_INSPECT_DIM = 16384  # the spec's upper bound on hidden; a vocabulary table at 16,384 is already 2 GB
 SetOption = Annotated[
     Optional[list[str]],

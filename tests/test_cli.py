@@ -54,6 +54,14 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_version_and_python_dash_m_work_without_loading_torch():
+    from eelbert_cli import __version__
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "eelbert_cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"eelbert {__version__}"
+    assert not any(line.rstrip().endswith("| torch") for line in result.stderr.splitlines())  # -X importtime's list
+
+
 def test_size_report_of_a_spec_writes_its_run_directory(tmp_path, fixture_vocab_path):
     out = tmp_path / "run"
     result = run(
