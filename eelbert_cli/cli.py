@@ -421,6 +421,44 @@ def predict_command(
     console.print(f"{count:,} predictions: {output}")
 
 
+@command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """What is built in, offline: models (size, recorded scores), tasks, corpora, tokenizers."""
+    from rich.table import Table
+
+    from eelbert_cli.core.reporting.catalogue import catalogue
+
+    found = catalogue()
+    if as_json:
+        print(json.dumps(found.as_dict(), indent=2))
+        return
+
+    def size(value: int | None) -> str:
+        return "-" if value is None else f"{value / 1e6:.2f} MB"
+
+    tables = [
+        ("Models (by name: model:, finetune.teacher, evaluate, export, predict; --json for the commands that made them)",
+         ("name", "kind", "weights", "scores", "made by run"),
+         [(m.name, m.kind, size(m.weight_bytes), m.scores or "-", m.run or "-") for m in found.models]),
+        ("Tasks (finetune.task, glue.tasks; glue: {suite: offline} runs the offline suite)", ("name", "type", "labels", "metrics", "data"),
+         [(t.name, t.type, str(t.labels or "-"), t.metrics, ("built in" if t.offline else "GLUE (glue_data/ or the hub)")
+           + (", suite" if t.in_offline_suite else "")) for t in found.tasks]),
+        ("Pretraining corpora (pretrain.corpus: [{kind: builtin, name: ...}])", ("name", "made of"),
+         [(c.name, c.parts) for c in found.corpora]),
+        ("Tokenizers (tokenizer:)", ("name", "vocabulary", "file", "origin"),
+         [(t.name, f"{t.vocab_size:,}" if t.vocab_size else "-", size(t.bytes), t.origin) for t in found.tokenizers]),
+    ]
+    for title, columns, rows in tables:
+        table = Table(title=title, title_justify="left")
+        for index, column in enumerate(columns):
+            table.add_column(column, overflow="fold", no_wrap=index == 0)  # a name is typed: never broken
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
 def main() -> None:  # pragma: no cover - console-script shim
     app(prog_name="eelbert")
 

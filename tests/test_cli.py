@@ -128,3 +128,24 @@ def test_error_text_is_printed_literally_not_as_markup(tmp_path):
     missing = tmp_path / "odd[/x][bold]name.yaml"
     result = run("size-report", str(missing))
     assert result.exit_code == 2 and f"spec file {missing} does not exist" in result.stderr
+
+
+def test_list_shows_every_built_in_model_task_corpus_and_tokenizer_with_sizes():
+    from eelbert_cli.core.data.resources import shipped_checkpoints
+    from eelbert_cli.core.data.tasks import TASKS
+
+    result = run("list", "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    models = {m["name"]: m for m in found["models"]}
+    assert set(models) == {"all-MiniLM-L6-v2", *shipped_checkpoints()}
+    uno, sentiment = models["uno-eelbert-pretrained"], models["eelbert-tiny-sentiment"]
+    assert uno["weight_bytes"] == (shipped_checkpoints()["uno-eelbert-pretrained"] / "model.safetensors").stat().st_size
+    assert "rotten-tomatoes 67.9" in uno["scores"] and "trec" in uno["scores"] and uno["run"] == "gpu-uno-eelbert-hash-x4"
+    assert sentiment["kind"] == "fine-tuned classifier" and "rotten-tomatoes" in sentiment["scores"]
+    tasks = {t["name"]: t for t in found["tasks"]}
+    assert set(tasks) == set(TASKS) and tasks["trec"]["labels"] == 6 and tasks["trec"]["in_offline_suite"] and not tasks["sst2"]["offline"]
+    assert {"prose", "all", "news"} <= {c["name"] for c in found["corpora"]}
+    assert {t["name"] for t in found["tokenizers"]} >= {"bert-base-uncased", "prose-wordpiece-8k"}
+    screen = run("list")
+    assert screen.exit_code == 0 and "uno-eelbert-pretrained" in screen.stdout and "prose-wordpiece-8k" in screen.stdout

