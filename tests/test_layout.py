@@ -29,11 +29,14 @@ def stated_rooms() -> list[str]:
 
 
 def room_rank(module: str, rooms: list[str]) -> int:
-    """The package face and the core's face stand on the ground; ``cli`` over everything."""
+    """The package face and the core's face stand on the ground; ``cli`` over everything, and
+    ``__main__`` (``python -m eelbert_cli``) over ``cli``."""
     if module in (ROOT, f"{ROOT}.core"):
         return -1
     if module == f"{ROOT}.cli":
         return len(rooms)
+    if module == f"{ROOT}.__main__":
+        return len(rooms) + 1
     room = module.removeprefix(f"{ROOT}.core.").split(".")[0]
     assert room in rooms, f"{module} lives in no room that eelbert_cli/core/__init__.py states"
     return rooms.index(room)
