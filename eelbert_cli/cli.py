@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 from dataclasses import asdict
@@ -65,6 +66,8 @@ def user_errors(command):
             return command(*args, **kwargs)
         except EelbertError as error:
             _error_line(str(error))
+        except BrokenPipeError:  # `eelbert predict ... | head`: the reader has all it wanted
+            _stdout_closed()
         except OSError as error:  # the filesystem said no: a full disk, a read-only or missing directory
             where = f"{error.filename}: " if error.filename else ""
             _error_line(f"{where}{error.strerror or error}")
@@ -79,6 +82,17 @@ def user_errors(command):
             signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+SIGPIPE_EXIT = 128 + 13  # what a Unix tool killed by SIGPIPE exits with (the shell's `| head` case)
+
+
+def _stdout_closed() -> None:
+    """Quietly, as coreutils do: no "error: Broken pipe", and no second error when Python flushes
+    stdout at exit (the Python docs' recipe: point stdout at /dev/null)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(SIGPIPE_EXIT)
 
 
 def _interrupt(signum, frame) -> None:

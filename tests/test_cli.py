@@ -149,3 +149,28 @@ def test_list_shows_every_built_in_model_task_corpus_and_tokenizer_with_sizes():
     assert {t["name"] for t in found["tokenizers"]} >= {"bert-base-uncased", "prose-wordpiece-8k"}
     screen = run("list")
     assert screen.exit_code == 0 and "uno-eelbert-pretrained" in screen.stdout and "prose-wordpiece-8k" in screen.stdout
+
+
+def test_size_report_takes_a_built_in_model_by_name_and_writes_nothing_into_the_package():
+    from eelbert_cli.core.data.resources import SHIPPED_DIR
+
+    before = sorted(p.name for p in (SHIPPED_DIR / "uno-eelbert-pretrained").iterdir())
+    result = run("size-report", "uno-eelbert-pretrained", "--json")
+    assert result.exit_code == 0, result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["name"] == "uno-eelbert-pretrained" and report["params_word_embedding"] == 0 and report["bert_twin"] == "bert-tiny"
+    assert sorted(p.name for p in (SHIPPED_DIR / "uno-eelbert-pretrained").iterdir()) == before
+
+
+def test_a_scalar_for_a_list_field_says_how_to_write_the_list(tmp_path):
+    result = run("size-report", str(EXPERIMENTS / "eelbert-tiny.yaml"), "--set", "finetune.grid.epochs=1")
+    assert result.exit_code == 2 and "finetune.grid.epochs: Input should be a valid list: write [1]" in result.stderr
+
+
+def test_predict_into_head_stops_quietly(tmp_path):
+    """`eelbert predict ... | head -1`: no "error: Broken pipe", no traceback; exit 141 as a SIGPIPE'd tool."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"a good film number {i}\n" for i in range(3000)))
+    script = f'"{sys.executable}" -m eelbert_cli predict uno-eelbert-sentiment --input "{texts}" | head -1; exit "${{PIPESTATUS[0]}}"'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 141 and result.stderr == "" and json.loads(result.stdout)["label"] == "fresh"

@@ -363,6 +363,10 @@ def expand_model_shorthand(value: Any) -> Any:
     )
 
 
+def _yaml_scalar(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _format_location(location: tuple) -> str:
     return ".".join(str(part) for part in location) or "(top level)"
 
@@ -374,6 +378,8 @@ def validation_message(error: ValidationError, source: str) -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see README for the schema)"
+        elif item["type"] == "list_type" and not isinstance(item.get("input"), dict | list):
+            message += f": write [{_yaml_scalar(item.get('input'))}] (with --set, e.g. {_format_location(location)}=[1,2])"
         lines.append(f"  {_format_location(location)}: {message}")
     return "\n".join(lines)
 

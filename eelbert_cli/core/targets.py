@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eelbert_cli.core.data.resources import checkpoint_path
+from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS, checkpoint_path
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER, load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.config import EelbertConfig, as_eelbert_config, make_config, preset_config
@@ -135,11 +135,15 @@ def resolve_target(target: str, overrides: list[str]) -> ResolvedTarget:
         vocabulary = vocabulary_of(load_tokenizer()) if PRESETS[target].hash_kind != "learned" else None
         return ResolvedTarget(target, preset_config(target, vocabulary))
     path = Path(target)
-    if is_checkpoint_dir(path):
-        return ResolvedTarget(path.name, checkpoint_config(path))
     if path.suffix in (".yaml", ".yml"):
         spec = load_spec(path, overrides)
         return ResolvedTarget(spec.name, shipped_model_config(spec), spec)
+    if target in BUILTIN_CHECKPOINTS and not path.exists():
+        path = checkpoint_path(target)  # a built-in model by name (eelbert list)
+        return ResolvedTarget(target, checkpoint_config(path))
+    if is_checkpoint_dir(path):
+        return ResolvedTarget(path.name, checkpoint_config(path))
     raise EelbertError(
-        f"{target!r} is not a preset ({', '.join(PRESETS)}), a spec file (.yaml) or a checkpoint directory"
+        f"{target!r} is not a preset ({', '.join(PRESETS)}), a built-in model ({', '.join(BUILTIN_CHECKPOINTS)}), "
+        "a spec file (.yaml) or a checkpoint directory"
     )
