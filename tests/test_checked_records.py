@@ -176,3 +176,35 @@ def test_predictions_of_a_built_in_model_go_to_the_working_directory(tmp_path, m
     own = tmp_path / "run" / "finetuned" / "t"
     own.mkdir(parents=True)
     assert evaluate.default_predictions_path(own, "t-test.tsv") == own / "predictions" / "t-test.tsv"
+
+
+def test_a_tokenizer_other_than_the_checkpoints_own_is_refused_not_recorded(trained, tmp_path):
+    """--set tokenizer=... on a checkpoint used to be ignored yet recorded as if used."""
+    import yaml
+
+    from tests.conftest import FIXTURE_VOCAB
+
+    checkpoint, task = trained
+    other = tmp_path / "other-vocab.txt"
+    other.write_text("\n".join(FIXTURE_VOCAB.read_text().splitlines()[:-3]) + "\n")  # a different vocabulary
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "again", "output_dir": str(tmp_path / "again"), "model": str(checkpoint),
+                                    "finetune": {"task": task, "max_seq_len": 32, "grid": GRID}}))
+    result = runner.invoke(app, ["finetune", str(spec), "--set", f"tokenizer={other}"])
+    assert result.exit_code == 2 and "is not the vocabulary of" in " ".join(result.stderr.split())
+    assert not (tmp_path / "again" / "spec.resolved.yaml").exists()
+    same = runner.invoke(app, ["finetune", str(spec), "--set", f"tokenizer={FIXTURE_VOCAB}"])  # its own vocabulary: fine
+    assert same.exit_code == 0, same.stderr
+
+
+@pytest.mark.parametrize("change", ["finetune.task.train=missing.csv", "finetune.teacher=no-such-teacher"])
+def test_a_refused_finetune_leaves_the_runs_records_byte_identical(trained, tmp_path, change):
+    _, task = trained
+    spec = spec_file(tmp_path, "kept", task=task, max_seq_len=32, grid={**GRID, "epochs": [1]})
+    assert runner.invoke(app, ["finetune", str(spec)]).exit_code == 0
+    run = tmp_path / "kept"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    extra = ["--set", "finetune.distill={alpha: 0.5}"] if "teacher" in change else []
+    result = runner.invoke(app, ["finetune", str(spec), "--set", change, *extra])
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

@@ -58,9 +58,19 @@ class ModelSource:
             return self.config.max_position_embeddings
         return checkpoint_config(self.checkpoint).max_position_embeddings
 
-    def tokenizer(self, fallback: str) -> Tokenizer:
+    def tokenizer(self, fallback: str, named: bool = False) -> Tokenizer:
+        """The checkpoint's own tokenizer where it has one, else ``fallback``. A spec that ``named`` a
+        different vocabulary for a checkpoint is refused: it would be recorded but not used (the
+        encoder reads text only as it was trained to)."""
         if self.checkpoint is not None and any((self.checkpoint / f).is_file() for f in ("tokenizer.json", "vocab.txt")):
-            return load_tokenizer(self.checkpoint)
+            own = load_tokenizer(self.checkpoint)
+            if named and vocabulary_of(load_tokenizer(fallback)) != vocabulary_of(own):
+                raise EelbertError(
+                    f"tokenizer {fallback!r} is not the vocabulary of {self.checkpoint} (it has its own, {own.get_vocab_size():,} "
+                    "tokens): a pretrained model reads text only as it was trained to. Remove tokenizer from the spec "
+                    "(or the --set): the checkpoint's is used"
+                )
+            return own
         return load_tokenizer(fallback)
 
     def build(self, task: Task, settings: FinetuneSpec) -> nn.Module:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,17 +52,22 @@ def grid_progress(enabled: bool = True):
         yield start
 
 
-def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, spec_dir: Path, progress: bool = True) -> FinetuneResult:
-    """One task end to end: data, grid, selected model saved, submission files, results updated."""
+def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, spec_dir: Path, progress: bool = True,
+                  on_ready: Callable[[], None] | None = None) -> FinetuneResult:
+    """One task end to end: data, grid, selected model saved, submission files, results updated.
+    ``on_ready`` runs once every check has passed (model, tokenizer, data, teacher), before training:
+    where the run's records are written, so a refused run leaves the earlier ones as they were."""
     settings = spec.finetune or FinetuneSpec()
     source = model_source(spec)
-    tokenizer = source.tokenizer(spec.tokenizer)
+    tokenizer = source.tokenizer(spec.tokenizer, named="tokenizer" in spec.model_fields_set)
     data = task_data(task, data_dir, spec_dir)
     teacher = None
     if settings.teacher is not None:
         from eelbert_cli.core.finetuning.task_distillation import teacher_targets
 
         teacher = teacher_targets(settings, data)
+    if on_ready is not None:
+        on_ready()
     with grid_progress(progress) as start:
         result = run_grid(source, data, tokenizer, settings.grid, settings, start, teacher)
     out = spec.run_dir / "finetuned" / data.task.name
@@ -79,8 +85,7 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
 def run_finetune(spec: ExperimentSpec, spec_path: Path, progress: bool = True) -> FinetuneResult:
     finetune = spec.finetune or FinetuneSpec()
     with run_directory_lock(spec.run_dir):
-        write_manifest(spec)
-        return finetune_task(spec, finetune.task, finetune.data_dir, spec_path.parent, progress)
+        return finetune_task(spec, finetune.task, finetune.data_dir, spec_path.parent, progress, on_ready=lambda: write_manifest(spec))
 
 
 def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: bool = True) -> list[FinetuneResult]:
@@ -88,9 +93,14 @@ def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: boo
     names = tasks or glue.tasks
     for name in names:
         get_task(name)  # fail on a typo before hours of training
+    written: list[Path] = []
+
+    def record_once() -> None:
+        if not written:
+            written.append(write_manifest(spec))
+
     with run_directory_lock(spec.run_dir):
-        write_manifest(spec)
-        return [finetune_task(spec, name, glue.data_dir, Path("."), progress) for name in names]
+        return [finetune_task(spec, name, glue.data_dir, Path("."), progress, on_ready=record_once) for name in names]
 
 
 # ----------------------------------------------------------------------------------- results
