@@ -114,7 +114,9 @@ class ExportedModel:
         document = _read_export(directory)
         try:
             tokenizer = Tokenizer.from_file(str(directory / document["tokenizer"]))
-            session = onnxruntime.InferenceSession(str(directory / document["model"]), providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3  # errors only: onnxruntime's graph-optimisation warnings are not the user's business
+            session = onnxruntime.InferenceSession(str(directory / document["model"]), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # tokenizers and onnxruntime raise their own types
             raise EelbertError(f"could not load the export in {directory} ({type(error).__name__}: {error})") from None
         tokenizer.no_padding()
