@@ -426,6 +426,7 @@ def predict_command(
             pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
             for (text, pair), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs), strict=True):
                 print(prediction_line(text, pair, prediction))
+        _warn_if_truncated(predictor, len(examples))
         return
     from eelbert_cli.core.console import Progress
 
@@ -433,6 +434,14 @@ def predict_command(
         task = bar.task("predict", total=len(examples))
         count = predict_to_file(predictor, examples, output, batch_size, on_batch=task.advance)
     console.print(f"{count:,} predictions: {output}")
+    _warn_if_truncated(predictor, len(examples))
+
+
+def _warn_if_truncated(predictor, total: int) -> None:
+    from eelbert_cli.core.evaluation.predict import truncation_warning
+
+    if message := truncation_warning(predictor, total):
+        error_console.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False)
 
 
 @command("list")

@@ -262,3 +262,13 @@ def test_a_prediction_line_keeps_the_pair_and_is_one_line():
     assert len(line.splitlines()) == 1 and "\\u2028" in line
     expected = {"text": "first\u2028half", "text_pair": "second text", "label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}}
     assert json.loads(line) == expected
+
+
+@pytest.mark.parametrize("kind", ["export", "checkpoint"])
+def test_predict_warns_when_it_cuts_a_long_text(models, exported, kind):
+    target = exported["eelbert-fp32"] if kind == "export" else models["eelbert"]
+    result = runner.invoke(app, ["predict", str(target), "good " * 200, "a good fun movie"])
+    assert result.exit_code == 0, result.stderr
+    assert "1 of 2 texts were longer than the model's 24 tokens" in " ".join(result.stderr.split())
+    quiet = runner.invoke(app, ["predict", str(target), "a good fun movie"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.stderr

@@ -39,12 +39,16 @@ class CheckpointModel:
         self.settings = FinetuneSpec(max_seq_len=record.get("max_seq_len", 128), device="cpu")
         self.regression = record.get("type") == "regression"
         self.labels = record.get("labels") or [str(i) for i in range(self.model.config.num_labels)]
+        self.max_seq_len: int = self.settings.max_seq_len
+        self.truncated = 0  # texts cut to max_seq_len so far (a caller may warn)
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
         from eelbert_cli.core.data.tasks import Split
         from eelbert_cli.core.finetuning.encoding import encode_split, predict_logits
 
         split = Split("input", tuple(texts), tuple(pairs) if pairs is not None else None, None, tuple(range(len(texts))))
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+        self.truncated += sum(1 for e in self.tokenizer.encode_batch(inputs) if len(e.ids) > self.max_seq_len)
         encoded = encode_split(self.tokenizer, split, self.settings.max_seq_len)
         logits = predict_logits(self.model, encoded, self.settings, self.tokenizer.token_to_id("[PAD]") or 0)
         return predictions_from_logits(logits, self.labels, self.regression)
@@ -100,6 +104,15 @@ def check_examples(examples: Sequence[Example], where: str) -> None:
 def batches(examples: Sequence[Example], size: int) -> Iterator[Sequence[Example]]:
     for start in range(0, len(examples), size):
         yield examples[start : start + size]
+
+
+def truncation_warning(predictor, total: int) -> str | None:
+    """What to tell a user whose texts were cut to the model's length (None: none were)."""
+    cut = getattr(predictor, "truncated", 0)
+    if not cut:
+        return None
+    return (f"{cut:,} of {total:,} texts were longer than the model's {predictor.max_seq_len} tokens and were cut to them "
+            "(their predictions read only the beginning)")
 
 
 def prediction_line(text: str, pair: str | None, prediction: Prediction) -> str:

@@ -104,6 +104,8 @@ class ExportedModel:
         self.labels: list[str] = list(document["labels"])
         self.regression = document["type"] == "regression"
         self.pad_id = tokenizer.token_to_id("[PAD]") or 0
+        self.max_seq_len: int = document["max_seq_len"]
+        self.truncated = 0  # texts cut to max_seq_len so far (a caller may warn)
 
     @classmethod
     def load(cls, directory: str | Path) -> ExportedModel:
@@ -150,6 +152,7 @@ class ExportedModel:
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
         encodings = self.tokenizer.encode_batch(inputs, add_special_tokens=True)
+        self.truncated += sum(1 for encoding in encodings if encoding.overflowing)
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         types = np.zeros_like(ids)
