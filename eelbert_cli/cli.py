@@ -151,7 +151,37 @@ def run_command(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML
     experiment = _experiment(spec, overrides)
     stages = run_experiment(experiment, spec, say=lambda line: console.print(line, style="bold", markup=False))
     console.print(", ".join(f"{stage}: {state}" for stage, state in stages.items()))
+    _print_run_scores(experiment.run_dir)
     console.print(f"run directory: {experiment.run_dir}  (eelbert report {experiment.run_dir})")
+
+
+def _print_run_scores(run_dir: Path) -> None:
+    """The scores the run holds (this time's or earlier stages'): what a user ran it for."""
+    from rich.table import Table
+
+    try:
+        document = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        tasks = document.get("tasks", {}) if isinstance(document, dict) else {}
+    except (OSError, ValueError):
+        return  # no fine-tuning stage, or a record `eelbert report` will name
+    table = Table(title="scores: dev, mean over seeds of the selected config", title_justify="left")
+    for column in ("task", "score", "metrics", "test", "seeds"):
+        table.add_column(column)
+    for name, entry in tasks.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("score"), int | float):
+            continue
+        means = entry.get("selected_mean", {})
+        dev = ", ".join(f"{metric} {value:.2f}" for split, values in means.items() if split.startswith("validation")
+                        for metric, value in values.items())
+        test = ", ".join(f"{metric} {value:.2f}" for split, values in means.items() if split.startswith("test")
+                         for metric, value in values.items())
+        table.add_row(name, f"{entry['score']:.2f}", dev, test or "-", str(len(entry.get("seeds") or [])))
+    if table.row_count:
+        console.print(table)
+    for scores in (document.get("suite", {}), document.get("glue", {})):
+        for score in scores.values() if isinstance(scores, dict) else ():
+            if isinstance(score, dict) and "text" in score:
+                console.print(score["text"], markup=False)
 
 
 @command("pretrain")

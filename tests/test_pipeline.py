@@ -34,6 +34,8 @@ def test_run_does_every_stage_then_skips_them(tmp_path, monkeypatch):
     results = json.loads((run / "results.json").read_text())
     assert results["tasks"]["toy-sentiment"]["model"].endswith("checkpoint")  # fine-tuned from its own pretraining
     assert json.loads((run / "size_report.json").read_text())["params_word_embedding"] == 0
+    score = results["tasks"]["toy-sentiment"]["score"]
+    assert "scores: dev" in first.stdout and "toy-sentiment" in first.stdout and f"{score:.2f}" in first.stdout  # what it ran for
     stamp = (run / "pretrain_results.json").stat().st_mtime_ns
 
     again = runner.invoke(app, ["run", str(path)])
