@@ -474,6 +474,33 @@ def _warn_if_truncated(predictor, total: int) -> None:
         error_console.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False)
 
 
+@command("init")
+def init_command(
+    path: Annotated[Path, typer.Argument(help="Where to write the spec (a new .yaml file).")] = Path("experiment.yaml"),
+    model: Annotated[str, typer.Option(help="A preset, a built-in model (eelbert list) or a checkpoint directory.")] = (
+        "eelbert-tiny-pretrained"),
+    task: Annotated[str, typer.Option(help="A built-in or GLUE task name (edit the file for your own data).")] = "rotten-tomatoes",
+) -> None:
+    """Write a commented experiment spec to start from (it validates as written; nothing is overwritten)."""
+    from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS
+    from eelbert_cli.core.data.tasks import TASK_NAMES
+    from eelbert_cli.core.files import write_atomic
+    from eelbert_cli.core.spec import load_yaml, spec_template, validate_spec
+
+    if path.suffix not in (".yaml", ".yml"):
+        raise EelbertError(f"{path}: a spec is a .yaml file")
+    if path.exists() or path.is_symlink():
+        raise EelbertError(f"{path} already exists; nothing was written (give another path)")
+    if task not in TASK_NAMES:
+        raise EelbertError(f"--task {task!r} is not a built-in or GLUE task ({', '.join(TASK_NAMES)}); for your own files, "
+                           "edit the finetune.task block the spec shows")
+    own_vocabulary = model in BUILTIN_CHECKPOINTS or Path(model).is_dir()
+    text = spec_template(path, model, task, None if own_vocabulary else "bert-base-uncased")
+    validate_spec(load_yaml(text), source=str(path))  # the template is a spec, not a sketch of one
+    write_atomic(path, text)
+    console.print(f"wrote {path}; run it with: eelbert run {path}")
+
+
 @command("list")
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,

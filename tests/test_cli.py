@@ -174,3 +174,23 @@ def test_predict_into_head_stops_quietly(tmp_path):
     script = f'"{sys.executable}" -m eelbert_cli predict uno-eelbert-sentiment --input "{texts}" | head -1; exit "${{PIPESTATUS[0]}}"'
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 141 and result.stderr == "" and json.loads(result.stdout)["label"] == "fresh"
+
+
+def test_init_writes_a_commented_spec_that_validates_and_never_overwrites(tmp_path):
+    from eelbert_cli.core.spec import load_spec
+
+    path = tmp_path / "mine.yaml"
+    result = run("init", str(path))
+    assert result.exit_code == 0, result.stderr
+    spec = load_spec(path)
+    assert spec.name == "mine" and spec.model.checkpoint is not None and spec.finetune.task == "rotten-tomatoes"
+    assert "tokenizer" not in spec.model_fields_set and path.read_text().count("#") > 10  # commented; the model's own vocabulary
+    before = path.read_bytes()
+    again = run("init", str(path), "--model", "bert-tiny")
+    assert again.exit_code == 2 and "already exists" in again.stderr and path.read_bytes() == before
+    other = tmp_path / "bert.yaml"
+    assert run("init", str(other), "--model", "bert-tiny", "--task", "trec").exit_code == 0
+    spec = load_spec(other)
+    assert spec.tokenizer == "bert-base-uncased" and spec.finetune.task == "trec"
+    refused = run("init", str(tmp_path / "x.yaml"), "--task", "no-such-task")
+    assert refused.exit_code == 2 and "is not a built-in or GLUE task" in refused.stderr and not (tmp_path / "x.yaml").exists()

@@ -484,3 +484,36 @@ def validate_spec(raw: dict, source: str = "<spec>") -> ExperimentSpec:
 
 def spec_to_yaml(spec: ExperimentSpec) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+SPEC_TEMPLATE = """\
+# An eelbert experiment spec, written by `eelbert init`; README.md ("Experiment specs") has the whole schema.
+# Run it:  eelbert run {path}        (or eelbert finetune / pretrain / glue / size-report with this file)
+name: {name}
+output_dir: runs/{name}
+{tokenizer_line}
+seed: 0
+model: {model}   # a preset (eelbert-tiny, uno-eelbert, bert-tiny, ...), a built-in model (`eelbert list`) or a checkpoint dir
+# model:                         # or a shape of your own (then set tokenizer: above):
+#   preset: eelbert-tiny
+#   hash: {{kind: ngram, ngram_min: 1, ngram_max: 3, scale: 1.0}}
+finetune:
+  task: {task}   # rotten-tomatoes | trec | sms-spam | vader-tweets | vader-amazon | a GLUE task | your own files:
+  # task: {{name: my-task, train: train.csv, validation: dev.csv, text_columns: [text], label_column: label,
+  #        type: classification, metrics: [accuracy]}}
+  max_seq_len: 64
+  sentence_vector: mean          # what the classifier reads: the mean of all token states | cls
+  grid: {{lr: [1.0e-3], epochs: [3], batch_size: [32], seeds: [0, 1, 2]}}   # every combination x every seed; selected on dev
+# pretrain:                      # masked-LM before fine-tuning (eelbert run does it first); resumable
+#   corpus: [{{kind: builtin, name: prose}}]
+#   budget: {{tokens: 10000000}}   # or {{steps: N}} or {{minutes: M}}
+#   batch_size: 128
+#   lr: 5.0e-3
+"""
+
+
+def spec_template(path: Path, model: str, task: str, tokenizer: str | None) -> str:
+    """A commented spec that validates as written (``eelbert init``); ``tokenizer`` None: the model's own."""
+    tokenizer_line = (f"tokenizer: {tokenizer}   # bert-base-uncased | prose-wordpiece-8k | a tokenizer.json or vocab.txt"
+                      if tokenizer else "# tokenizer: the model's own vocabulary (a pretrained model reads text as it was trained to)")
+    return SPEC_TEMPLATE.format(path=path, name=path.stem, model=model, task=task, tokenizer_line=tokenizer_line)
