@@ -62,8 +62,10 @@ def model_section(source: str, root: Path) -> str | dict:
 
 
 def write_spec(root: Path, name: str, model: str | dict, task: dict, **finetune) -> Path:
-    data = {"name": name, "output_dir": str(root / name), "tokenizer": str(VOCAB), "model": model,
+    data = {"name": name, "output_dir": str(root / name), "model": model,
             "finetune": {"task": task, "max_seq_len": 16, "grid": GRID, **finetune}}
+    if model != "eelbert-tiny-pretrained":  # a built-in encoder brings its own vocabulary; naming another is refused
+        data["tokenizer"] = str(VOCAB)
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
