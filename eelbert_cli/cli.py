@@ -432,10 +432,23 @@ def predict_command(
     ] = None,
     column: Annotated[str, typer.Option(help="Text field of a .jsonl/.csv input.")] = "text",
     pair_column: Annotated[Optional[str], typer.Option(help="Second text field, for sentence-pair tasks.")] = None,
+    id_column: Annotated[
+        Optional[str], typer.Option(help="Identifier field passed through to each output row (default: 'id' where the file has one).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
 ) -> None:
-    """Label new text: batched, streamed, with progress; bad input writes no partial file."""
-    from eelbert_cli.core.evaluation.predict import batches, check_examples, load_predictor, predict_to_file, prediction_line, read_examples
+    """Label new text: batched, streamed, with progress; bad input writes no partial file. --output
+    x.csv writes CSV (a probability column per label), any other name JSON lines."""
+    from eelbert_cli.core.data.tasks.record import check_text_inputs
+    from eelbert_cli.core.evaluation.predict import (
+        Example,
+        check_examples,
+        load_predictor,
+        predict_to_file,
+        predicted,
+        prediction_line,
+        read_examples,
+    )
 
     if bool(texts) == bool(input_file):
         raise EelbertError("give texts on the command line or --input FILE (one of the two)")
@@ -443,7 +456,7 @@ def predict_command(
         from eelbert_cli.core.files import check_output_file
 
         check_output_file(output, "--output", (input_file,), (_model_dir(target),))
-    examples = read_examples(input_file, column, pair_column) if input_file else [(text, None) for text in texts]
+    examples = read_examples(input_file, column, pair_column, id_column) if input_file else [Example(text) for text in texts]
     check_examples(examples, str(input_file or "command line"))
     from eelbert_cli.core.export.runtime import is_export_dir
 
@@ -451,11 +464,10 @@ def predict_command(
     if not is_export_dir(target):
         _quiet_transformers()  # the torch path; an export never imports transformers
     predictor = load_predictor(target)
+    check_text_inputs(predictor.text_inputs, pair_column is not None, str(target))
     if output is None:
-        for batch in batches(examples, batch_size):
-            pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
-            for (text, pair), prediction in zip(batch, predictor.predict([text for text, _ in batch], pairs), strict=True):
-                print(prediction_line(text, pair, prediction))
+        for example, prediction in predicted(predictor, examples, batch_size):
+            print(prediction_line(example.text, example.pair, prediction, example.id))
         _warn_if_truncated(predictor, len(examples))
         return
     from eelbert_cli.core.console import Progress

@@ -146,10 +146,12 @@ def run_directory_lock(run_dir: Path) -> Iterator[None]:
     """One writing process per run directory: a second gets a clear error instead of interleaving
     logs and records with the first. Reentrant within a process (``run`` calls ``pretrain``)."""
     key = Path(run_dir).resolve()
+    created = False
     if key in _HELD_LOCKS:
         handle, depth = _HELD_LOCKS[key]
         _HELD_LOCKS[key] = (handle, depth + 1)
     else:
+        created = not Path(run_dir).exists()
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         handle = open(Path(run_dir) / LOCK_FILE, "a+", encoding="utf-8")
         try:
@@ -178,6 +180,19 @@ def run_directory_lock(run_dir: Path) -> Iterator[None]:
             del _HELD_LOCKS[key]
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+            if created:
+                _remove_if_only_lock(Path(run_dir))
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """A run directory this process created and a failed command left with nothing but the lock file
+    is removed: a spec refused before its first record leaves no debris."""
+    try:
+        if [entry.name for entry in run_dir.iterdir()] == [LOCK_FILE]:
+            (run_dir / LOCK_FILE).unlink()
+            run_dir.rmdir()
+    except OSError:
+        pass  # something else appeared or it is already gone: leave it
 
 
 def read_json_object(path: Path, missing: str) -> dict:

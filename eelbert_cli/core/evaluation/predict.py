@@ -1,9 +1,11 @@
 """`eelbert predict`: labels for new text from a fine-tuned checkpoint (torch) or an export (runtime).
 
 Input is texts on the command line or a file (``.txt``: one text per line; ``.jsonl`` / ``.csv``:
-the ``--column`` field, and ``--pair-column`` for sentence-pair tasks). Output is one JSON object
-per text, streamed in batches into a temporary file that replaces ``--output`` only when every
-text has been predicted: bad input never leaves a partial file.
+the ``--column`` field, ``--pair-column`` for sentence-pair tasks, and an ``id`` field passed through
+to the output when the file has one). Output is one JSON object per text, or a CSV row when
+``--output`` ends in ``.csv`` (one probability column per label), streamed in batches into a
+temporary file that replaces ``--output`` only when every text has been predicted: bad input never
+leaves a partial file.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 from eelbert_cli.core.data.tables import BadLines, DelimitedRecords, jsonl_records
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.export.runtime import ExportedModel, Prediction, is_export_dir, predictions_from_logits
 from eelbert_cli.core.files import replacing
 
-Example = tuple[str, str | None]
+DEFAULT_ID_COLUMN = "id"
+
+
+class Example(NamedTuple):
+    text: str
+    pair: str | None = None
+    id: str | None = None  # the input's own identifier, passed through to the output row
 
 
 class CheckpointModel:
@@ -40,6 +49,7 @@ class CheckpointModel:
         self.regression = record.get("type") == "regression"
         self.labels = record.get("labels") or [str(i) for i in range(self.model.config.num_labels)]
         self.max_seq_len: int = self.settings.max_seq_len
+        self.text_inputs: int | None = record.get("text_inputs")
         self.truncated = 0  # texts cut to max_seq_len so far (a caller may warn)
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
@@ -63,8 +73,9 @@ def load_predictor(target: Path):
     raise EelbertError(f"{target} is neither an export directory (export.json) nor a fine-tuned checkpoint (config.json + task.json)")
 
 
-def read_examples(path: Path, column: str, pair_column: str | None) -> list[Example]:
-    """Every example of an input file, checked before anything is predicted."""
+def read_examples(path: Path, column: str, pair_column: str | None, id_column: str | None = None) -> list[Example]:
+    """Every example of an input file, checked before anything is predicted. ``id_column`` None:
+    the ``id`` field is passed through where the file has one; named: every row must have it."""
     if not path.is_file():
         raise EelbertError(f"{path}: file not found")
     try:
@@ -73,10 +84,10 @@ def read_examples(path: Path, column: str, pair_column: str | None) -> list[Exam
         raise EelbertError(f"{path} is not UTF-8 text (byte {error.start}); re-save it as UTF-8") from None
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        if pair_column:
-            raise EelbertError("--pair-column needs a .jsonl or .csv input")
+        if pair_column or id_column:
+            raise EelbertError(f"{'--pair-column' if pair_column else '--id-column'} needs a .jsonl or .csv input")
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # line breaks only: U+2028, form feeds stay in a text
-        return [(line, None) for line in lines if line.strip()]
+        return [Example(line) for line in lines if line.strip()]
     if suffix not in (".jsonl", ".csv"):
         raise EelbertError(f"{path}: unsupported input type {suffix or '(none)'!r}; use .txt, .jsonl or .csv")
     bad = BadLines(path, "error")
@@ -84,19 +95,28 @@ def read_examples(path: Path, column: str, pair_column: str | None) -> list[Exam
         records = jsonl_records(text.split("\n"), bad)
     else:
         records = DelimitedRecords(io.StringIO(text, newline=None), bad, ",", csv.QUOTE_MINIMAL)
-    examples = []
+    examples: list[Example] = []
+    ids = None  # the id column in use, decided by the first row when not named
     for line, record in records:
         for name in filter(None, (column, pair_column)):
             if not isinstance(record.get(name), str):
                 raise EelbertError(f"{path}:{line}: no text in column {name!r} (columns: {', '.join(record)})")
-        examples.append((record[column], record[pair_column] if pair_column else None))
+        if ids is None:
+            ids = id_column or (DEFAULT_ID_COLUMN if DEFAULT_ID_COLUMN in record else "")
+        identifier = None
+        if ids:
+            value = record.get(ids)
+            if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+                raise EelbertError(f"{path}:{line}: no id in column {ids!r} (a string or whole number; columns: {', '.join(record)})")
+            identifier = str(value)
+        examples.append(Example(record[column], record[pair_column] if pair_column else None, identifier))
     return examples
 
 
 def check_examples(examples: Sequence[Example], where: str) -> None:
     if not examples:
         raise EelbertError(f"{where}: nothing to predict")
-    for number, (text, pair) in enumerate(examples, start=1):
+    for number, (text, pair, _) in enumerate(examples, start=1):
         if not text.strip() or (pair is not None and not pair.strip()):
             raise EelbertError(f"{where}: example {number} is empty text")
 
@@ -115,21 +135,53 @@ def truncation_warning(predictor, total: int) -> str | None:
             "(their predictions read only the beginning)")
 
 
-def prediction_line(text: str, pair: str | None, prediction: Prediction) -> str:
-    """One JSON line: the text (and its pair), the label and probabilities. U+2028 and U+2029 are
-    escaped: valid JSON raw, but line-splitting readers (Python's ``splitlines``) break a row at them."""
-    row = {"text": text, **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
+def prediction_line(text: str, pair: str | None, prediction: Prediction, identifier: str | None = None) -> str:
+    """One JSON line: the id (where the input had one), the text (and its pair), the label and
+    probabilities. U+2028 and U+2029 are escaped: valid JSON raw, but line-splitting readers
+    (Python's ``splitlines``) break a row at them."""
+    row = {**({"id": identifier} if identifier is not None else {}), "text": text,
+           **({"text_pair": pair} if pair is not None else {}), **asdict(prediction)}
     return json.dumps(row, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def predicted(predictor, examples: Sequence[Example], batch_size: int) -> Iterator[tuple[Example, Prediction]]:
+    """Each example with its prediction, batch by batch (pairs only where the examples have them)."""
+    for batch in batches(examples, batch_size):
+        pairs = [example.pair for example in batch] if batch[0].pair is not None else None
+        yield from zip(batch, predictor.predict([example.text for example in batch], pairs), strict=True)
+
+
+def csv_header(examples: Sequence[Example], labels: Sequence[str], regression: bool) -> list[str]:
+    """id (when the input had one), text, text_pair (pairs), label, then one probability per label
+    (``prob_<label>``); a regression's score is its ``label``."""
+    first = examples[0]
+    return [*(["id"] if first.id is not None else []), "text", *(["text_pair"] if first.pair is not None else []), "label",
+            *([] if regression else [f"prob_{label}" for label in labels])]
+
+
+def csv_row(example: Example, prediction: Prediction) -> list:
+    probabilities = list(prediction.probabilities.values()) if prediction.probabilities else []
+    return [*([example.id] if example.id is not None else []), example.text, *([example.pair] if example.pair is not None else []),
+            prediction.label, *probabilities]
+
+
 def predict_to_file(predictor, examples: Sequence[Example], output: Path, batch_size: int, on_batch=None) -> int:
-    """Predictions as JSON lines into ``output``, which appears only once all are written."""
-    with replacing(output) as partial, open(partial, "w", encoding="utf-8") as sink:
-        for batch in batches(examples, batch_size):
-            texts = [text for text, _ in batch]
-            pairs = [pair for _, pair in batch] if batch[0][1] is not None else None
-            for (text, pair), prediction in zip(batch, predictor.predict(texts, pairs), strict=True):
-                sink.write(prediction_line(text, pair, prediction) + "\n")
-            if on_batch is not None:
-                on_batch(len(batch))
+    """Predictions into ``output`` (CSV when it ends in ``.csv``, else JSON lines), which appears
+    only once all are written."""
+    as_csv = output.suffix.lower() == ".csv"
+    with replacing(output) as partial, open(partial, "w", encoding="utf-8", newline="") as sink:
+        writer = csv.writer(sink) if as_csv else None
+        if writer is not None:
+            writer.writerow(csv_header(examples, predictor.labels, predictor.regression))
+        done = 0
+        for example, prediction in predicted(predictor, examples, batch_size):
+            if writer is not None:
+                writer.writerow(csv_row(example, prediction))
+            else:
+                sink.write(prediction_line(example.text, example.pair, prediction, example.id) + "\n")
+            done += 1
+            if on_batch is not None and done % batch_size == 0:
+                on_batch(batch_size)
+        if on_batch is not None and done % batch_size:
+            on_batch(done % batch_size)
     return len(examples)

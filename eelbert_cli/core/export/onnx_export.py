@@ -202,6 +202,7 @@ def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_le
             "type": record.get("type", "classification"),
             "labels": record.get("labels") or [str(i) for i in range(config.num_labels)],
             "max_seq_len": length,
+            "text_inputs": record.get("text_inputs"),
             "hidden": config.hidden_size,
             "hash": hash_config.as_dict() if uses_hash else None,
             "word_table": None if uses_hash else WORD_TABLE_FILE,

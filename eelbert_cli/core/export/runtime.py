@@ -73,6 +73,8 @@ def export_problems(document: dict) -> list[str]:
         problems.append(f"'labels' must name two or more different classes, not {labels}")
     if not _whole(document.get("max_seq_len"), 2):
         problems.append(f"'max_seq_len' must be a whole number >= 2, not {document.get('max_seq_len')!r}")
+    if document.get("text_inputs") not in (None, 1, 2):
+        problems.append(f"'text_inputs' must be 1 (single texts) or 2 (sentence pairs), not {document.get('text_inputs')!r}")
     if not _whole(document.get("hidden"), 1):
         problems.append(f"'hidden' must be a whole number >= 1, not {document.get('hidden')!r}")
     for field in ("model", "tokenizer"):
@@ -105,6 +107,7 @@ class ExportedModel:
         self.regression = document["type"] == "regression"
         self.pad_id = tokenizer.token_to_id("[PAD]") or 0
         self.max_seq_len: int = document["max_seq_len"]
+        self.text_inputs: int | None = document.get("text_inputs")  # 1 or 2; None: an export made before it was recorded
         self.truncated = 0  # texts cut to max_seq_len so far (a caller may warn)
 
     @classmethod

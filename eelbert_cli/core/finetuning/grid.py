@@ -156,6 +156,7 @@ def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Token
     tokenizer.no_truncation()
     task_description = {
         "task": result.task.name, "type": result.task.type, "labels": list(result.task.labels), "max_seq_len": settings.max_seq_len,
+        "text_inputs": len(result.task.text_columns),
         "selected": asdict(result.selected.config), "seed": best.seed,
     }
     if custom_task is not None:

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from eelbert_cli.core.data.packing import PackedDataset
-from eelbert_cli.core.data.resources import cache_dir, checkpoint_path
+from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS, cache_dir, checkpoint_path
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.model.modeling import checkpoint_digest, load_model
+from eelbert_cli.core.model.modeling import checkpoint_digest, is_checkpoint_dir, load_model
 from eelbert_cli.core.spec import GeneralDistillSpec
 from eelbert_cli.core.training.masking import IGNORE_INDEX, MaskingVocabulary, mask_tokens
 from eelbert_cli.core.training.objectives import EncoderRunner, ObjectiveOutput, masked_lm_terms
@@ -63,6 +63,11 @@ def default_layer_map(student_layers: int, teacher_layers: int) -> dict[int, int
 def load_teacher(name_or_path: str, student_vocabulary: list[str]) -> tuple[Path, nn.Module]:
     """The built-in MiniLM or a local BERT-family checkpoint, with the student's very vocabulary."""
     path = checkpoint_path(name_or_path)
+    if not is_checkpoint_dir(path):
+        raise EelbertError(
+            f"pretrain.teacher {name_or_path} is neither a built-in checkpoint ({', '.join(sorted(BUILTIN_CHECKPOINTS))}) nor a "
+            "checkpoint directory (a config.json with its weights and tokenizer)"
+        )
     teacher_vocabulary = vocabulary_of(load_tokenizer(path))
     if teacher_vocabulary != student_vocabulary:
         differing = next((i for i, (a, b) in enumerate(zip(teacher_vocabulary, student_vocabulary, strict=False)) if a != b), None)

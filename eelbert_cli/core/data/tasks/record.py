@@ -38,6 +38,8 @@ def task_record_problems(record: dict) -> list[str]:
     length = record.get("max_seq_len")
     if length is not None and (type(length) is not int or length < MIN_SEQ_LEN):
         problems.append(f"'max_seq_len' must be a whole number >= {MIN_SEQ_LEN}, not {length!r}")
+    if record.get("text_inputs") not in (None, 1, 2):
+        problems.append(f"'text_inputs' must be 1 (single texts) or 2 (sentence pairs), not {record['text_inputs']!r}")
     if record.get("custom_task") is not None and not isinstance(record["custom_task"], dict):
         problems.append("'custom_task' must be an object (the task's files and columns)")
     return problems
@@ -61,6 +63,15 @@ def check_head_matches(record: dict, num_labels: int, checkpoint: Path) -> None:
     if num_labels != expected:
         what = "a regression (one output)" if record.get("type") == "regression" else f"{expected} labels"
         raise EelbertError(f"{checkpoint / TASK_FILE} describes {what} but the model's classifier head has {num_labels} outputs")
+
+
+def check_text_inputs(expected: int | None, pairs_given: bool, model: str) -> None:
+    """Single texts for a single-text model, pairs for a sentence-pair one (``expected`` None: a
+    model saved before it was recorded, unchecked)."""
+    if expected == 2 and not pairs_given:
+        raise EelbertError(f"{model} was trained on sentence pairs: give the second text with --pair-column (a .jsonl or .csv input)")
+    if expected == 1 and pairs_given:
+        raise EelbertError(f"{model} was trained on single texts: drop --pair-column")
 
 
 def label_order(source: Sequence[str], target: Sequence[str], what: str) -> list[int]:
