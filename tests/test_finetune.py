@@ -131,3 +131,72 @@ def test_rotten_tomatoes_from_a_preset(tmp_path, monkeypatch):
     document = json.loads((tmp_path / "run" / "results.json").read_text())
     assert document["summary"]["rotten-tomatoes"]["accuracy"] > 60
     assert "test" in document["tasks"]["rotten-tomatoes"]["selected_mean"]  # labelled test split scored too
+
+
+# ------------------------------------------------------------------ epochs: auto, and a line per epoch (issue 22)
+
+
+def test_auto_epochs_give_small_data_enough_steps_and_keep_three_for_large_data():
+    from eelbert_cli.core.finetuning.grid import grid_configs
+    from eelbert_cli.core.spec import AUTO_EPOCHS_MAX, AUTO_EPOCHS_MIN_STEPS, GridSpec, auto_epochs
+
+    assert auto_epochs(8530, 32) == 3 and auto_epochs(5452, 32) == 3  # rotten-tomatoes, trec: the results as published
+    small = auto_epochs(210, 32)  # 7 steps an epoch: 3 epochs were 21 steps
+    assert small * 7 >= AUTO_EPOCHS_MIN_STEPS and (small - 1) * 7 < AUTO_EPOCHS_MIN_STEPS
+    assert auto_epochs(5, 32) == AUTO_EPOCHS_MAX
+    assert [c.epochs for c in grid_configs(GridSpec(batch_size=[16, 32]), 210)] == [auto_epochs(210, 16), auto_epochs(210, 32)]
+    explicit = GridSpec(lr=[1e-3, 3e-4], epochs=[5, 2], batch_size=[16, 32])
+    assert [(c.lr, c.epochs, c.batch_size) for c in grid_configs(explicit, 210)][:4] == [
+        (1e-3, 5, 16), (1e-3, 5, 32), (1e-3, 2, 16), (1e-3, 2, 32)]  # a spec that sets epochs keeps them, in the old order
+
+
+def test_the_auto_default_fingerprints_as_the_old_default_so_finished_stages_stay_done(tmp_path):
+    from eelbert_cli.core.pipeline import fingerprint
+    from eelbert_cli.core.spec import load_spec
+
+    base = {"name": "x", "output_dir": str(tmp_path / "x"), "model": "bert-tiny", "finetune": {"task": "rotten-tomatoes"}}
+    (tmp_path / "auto.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "three.yaml").write_text(yaml.safe_dump({**base, "finetune": {"task": "rotten-tomatoes", "grid": {"epochs": [3]}}}))
+    (tmp_path / "four.yaml").write_text(yaml.safe_dump({**base, "finetune": {"task": "rotten-tomatoes", "grid": {"epochs": [4]}}}))
+    auto, three, four = (fingerprint(load_spec(tmp_path / f"{n}.yaml"), "finetune") for n in ("auto", "three", "four"))
+    assert auto == three != four
+
+
+def test_a_spec_without_epochs_trains_small_data_longer_and_records_the_epochs_it_used(tmp_path):
+    task = sentiment_files(tmp_path, rows=40)  # 3 steps an epoch at batch 16
+    spec = write_spec(tmp_path, finetune={"task": task, "max_seq_len": 32, "grid": {"lr": [1e-3], "batch_size": [16], "seeds": [0]}})
+    result = runner.invoke(app, ["finetune", str(spec)])
+    assert result.exit_code == 0, result.stderr
+    from eelbert_cli.core.spec import auto_epochs
+
+    entry = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]["toy-sentiment"]
+    assert entry["selected"]["epochs"] == auto_epochs(40, 16) > 3
+    lines = [line for line in result.stderr.splitlines() if " epoch " in line and "train loss" in line]
+    assert len(lines) == auto_epochs(40, 16), result.stderr
+    assert "epoch 1/" in lines[0] and f"epoch {auto_epochs(40, 16)}/{auto_epochs(40, 16)}" in lines[-1]
+
+
+def test_the_per_epoch_report_changes_no_result(tmp_path):
+    """A dev pass after each epoch draws no random numbers: the run is the same with or without it."""
+    from eelbert_cli.core.data.tasks import load_custom_task
+    from eelbert_cli.core.finetuning.encoding import encode_split
+    from eelbert_cli.core.finetuning.run import RunConfig, train_run
+    from eelbert_cli.core.model.config import make_config
+    from eelbert_cli.core.spec import FinetuneSpec, ModelSpec
+    from eelbert_cli.core.targets import ModelSource
+
+    tokenizer = load_tokenizer(FIXTURES / "vocab.txt")
+    data = load_custom_task(sentiment_files(tmp_path, rows=48), tmp_path)
+    encoded = {name: encode_split(tokenizer, split, 32) for name, split in data.splits.items()}
+    shape = ModelSpec.model_validate(TINY_MODEL)
+    from eelbert_cli.core.data.tokenization import vocabulary_of
+
+    source = ModelSource("tiny", config=make_config(shape.shape, shape.hash_config, vocabulary_of(tokenizer)))
+    settings = FinetuneSpec(max_seq_len=32, device="cpu")
+    config = RunConfig(1e-3, 3, 16)
+    seen = []
+    reported = train_run(source, data.task, encoded, config, 0, settings, 0, on_epoch=lambda *a: seen.append(a))
+    plain = train_run(source, data.task, encoded, config, 0, settings, 0)
+    assert reported.metrics == plain.metrics
+    assert [epoch for epoch, _, _ in seen] == [1, 2, 3] and all(loss > 0 for _, loss, _ in seen)
+    assert seen[-1][2] == pytest.approx(plain.score)

@@ -26,6 +26,8 @@ def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
     data = spec.model_dump(mode="json")
     if isinstance(data.get("finetune"), dict):  # hashed under its old name, so stages finished before the rename stay done
         data["finetune"]["pooling"] = data["finetune"].pop("sentence_vector")
+        if data["finetune"]["grid"]["epochs"] == "auto":  # the default before it was "auto": finished stages stay done
+            data["finetune"]["grid"]["epochs"] = [3]
     if isinstance(data.get("glue"), dict) and data["glue"].get("suite") == "glue":  # the default suite hashes as before it existed
         del data["glue"]["suite"]
     relevant = {key: data.get(key) for key in ("model", "tokenizer", "seed", *sections)}

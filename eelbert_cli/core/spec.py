@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from eelbert_cli.core.console import warn_once
 from eelbert_cli.core.data.corpora import BuiltinCorpus, CorpusSource
@@ -197,18 +198,45 @@ class PretrainSpec(StrictSpec):
         return value
 
 
+AUTO_EPOCHS = 3
+AUTO_EPOCHS_MIN_STEPS = 100
+AUTO_EPOCHS_MAX = 20
+
+
+def auto_epochs(train_examples: int, batch_size: int) -> int:
+    """The epochs of ``epochs: auto``: 3 (the BERT recipe), more for small data, up to 20."""
+    steps_per_epoch = max(1, -(-train_examples // batch_size))
+    return min(AUTO_EPOCHS_MAX, max(AUTO_EPOCHS, -(-AUTO_EPOCHS_MIN_STEPS // steps_per_epoch)))
+
+
 class GridSpec(StrictSpec):
     """Every combination is trained once per seed; the best mean dev score picks the config."""
 
     lr: list[float] = Field(default_factory=lambda: [3e-4], min_length=1)
-    epochs: list[int] = Field(default_factory=lambda: [3], min_length=1)
+    # "auto": 3 epochs, or more where the data is small, so that a run makes at least
+    # AUTO_EPOCHS_MIN_STEPS optimizer steps (at most AUTO_EPOCHS_MAX epochs): 3 epochs of 210 rows is 21 steps
+    epochs: list[int] | Literal["auto"] = "auto"
     batch_size: list[int] = Field(default_factory=lambda: [32], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
 
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _epochs_list_or_auto(cls, value: Any) -> Any:
+        """One message for a wrong value, not one per branch of the list-or-auto union."""
+        if value == "auto" or (isinstance(value, list) and all(type(v) is int for v in value)):
+            return value
+        if isinstance(value, list):
+            raise PydanticCustomError("epochs_values", "every value must be a whole number of epochs, e.g. [3] (or write auto)")
+        if isinstance(value, str):
+            raise PydanticCustomError("epochs_values", "write a list of whole numbers of epochs, e.g. [3], or auto")
+        raise PydanticCustomError("list_type", "Input should be a valid list")
+
     @field_validator("lr", "epochs", "batch_size")
     @classmethod
-    def _positive(cls, values: list) -> list:
-        if any(v <= 0 for v in values):
+    def _positive(cls, values: list | str) -> list | str:
+        if isinstance(values, list) and not values:
+            raise ValueError("give at least one value")
+        if isinstance(values, list) and any(v <= 0 for v in values):
             raise ValueError("every value must be positive")
         return values
 

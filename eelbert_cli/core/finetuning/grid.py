@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tokenizers import Tokenizer
 
@@ -22,7 +23,7 @@ from eelbert_cli.core.finetuning.encoding import encode_split, with_teacher
 from eelbert_cli.core.finetuning.run import RunConfig, RunResult, train_run
 from eelbert_cli.core.finetuning.task_distillation import TeacherTargets
 from eelbert_cli.core.scoring.metrics import std
-from eelbert_cli.core.spec import FinetuneSpec, GridSpec
+from eelbert_cli.core.spec import AUTO_EPOCHS_MAX, FinetuneSpec, GridSpec, auto_epochs
 from eelbert_cli.core.targets import ModelSource
 from eelbert_cli.core.training.checkpoints import save_with_tokenizer
 
@@ -102,13 +103,33 @@ class FinetuneResult:
         }
 
 
+class RunProgress(Protocol):
+    """What a progress display does for one training run: a tick per step, a line per epoch."""
+
+    def advance(self) -> None: ...
+
+    def epoch(self, epoch: int, train_loss: float, dev_score: float) -> None: ...
+
+
+def grid_configs(grid: GridSpec, train_examples: int) -> list[RunConfig]:
+    """Every (lr, epochs, batch size), in that nesting; ``epochs: auto`` resolved per batch size."""
+
+    def epochs_for(batch: int) -> list[int]:
+        return list(grid.epochs) if grid.epochs != "auto" else [auto_epochs(train_examples, batch)]
+
+    every_epochs = sorted({epochs for batch in grid.batch_size for epochs in epochs_for(batch)}, key=[
+        *(grid.epochs if grid.epochs != "auto" else []), *range(1, AUTO_EPOCHS_MAX + 1)].index)
+    return [RunConfig(lr, epochs, batch) for lr, epochs, batch in itertools.product(grid.lr, every_epochs, grid.batch_size)
+            if epochs in epochs_for(batch)]
+
+
 def run_grid(
     source: ModelSource,
     data: TaskData,
     tokenizer: Tokenizer,
     grid: GridSpec,
     settings: FinetuneSpec,
-    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    progress: Callable[[str, int, int], RunProgress] | None = None,
     teacher: TeacherTargets | None = None,
 ) -> FinetuneResult:
     """Train every (lr, epochs, batch size) for every seed; select the config with the best mean dev
@@ -125,14 +146,15 @@ def run_grid(
         extra = encode_split(tokenizer, teacher.extra, settings.max_seq_len)
         encoded["train"] = with_teacher(encoded["train"], teacher.train, extra, teacher.extra_targets, task.type == "regression")
     pad_id = tokenizer.token_to_id("[PAD]") or 0
-    configs = [RunConfig(lr, epochs, batch) for lr, epochs, batch in itertools.product(grid.lr, grid.epochs, grid.batch_size)]
+    configs = grid_configs(grid, len(encoded["train"]))
     summaries = []
     for config in configs:
         runs = []
         for seed in grid.seeds:
             steps = -(-len(encoded["train"]) // config.batch_size) * config.epochs
-            tick = progress(f"{task.name} {config.label()} seed={seed}", steps) if progress else None
-            runs.append(train_run(source, task, encoded, config, seed, settings, pad_id, keep_weights=True, on_step=tick))
+            shown = progress(f"{task.name} {config.label()} seed={seed}", steps, config.epochs) if progress else None
+            runs.append(train_run(source, task, encoded, config, seed, settings, pad_id, keep_weights=True,
+                                  on_step=shown.advance if shown else None, on_epoch=shown.epoch if shown else None))
         summary = ConfigSummary(config, runs)
         for run in runs:  # keep weights only for the best seed of each config
             if run is not summary.best_run:

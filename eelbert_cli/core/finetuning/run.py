@@ -79,6 +79,13 @@ def _loss_function(task: Task, train: Encoded, settings: FinetuneSpec, device: t
     return lambda logits, gold, rows: distillation_loss(task, logits, gold, has_gold[rows].to(device), targets[rows].to(device), distill)
 
 
+def dev_score(model: torch.nn.Module, task: Task, encoded: dict[str, Encoded], settings: FinetuneSpec, pad_id: int) -> float:
+    """The task's score on its evaluation splits now (the model is left in training mode)."""
+    metrics = {split: compute_metrics(task, predict(model, task, encoded[split], settings, pad_id)[0], encoded[split].labels)
+               for split in task.eval_splits}
+    return task_score(task, metrics)
+
+
 def train_run(
     source: ModelSource,
     task: Task,
@@ -89,7 +96,11 @@ def train_run(
     pad_id: int,
     keep_weights: bool = False,
     on_step: Callable[[], None] | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> RunResult:
+    """Train one config with one seed and score it. ``on_epoch(epoch, mean train loss, dev score)``
+    is called after every epoch (a dev pass each; it draws no random numbers, so results are the
+    same with it or without)."""
     device = pick_device(settings.device, "finetune.device")
     dtype = autocast_dtype(settings.precision, device)
     torch.manual_seed(seed)
@@ -103,7 +114,9 @@ def train_run(
     loss_of = _loss_function(task, train, settings, device)
     step = 0
     train_seconds = 0.0
-    for _ in range(config.epochs):
+    for epoch in range(1, config.epochs + 1):
+        epoch_loss = torch.zeros((), device=device)
+        epoch_steps = 0
         for rows in length_grouped_batches(train.lengths, config.batch_size, rng):
             started = time.perf_counter()
             set_lr(optimizer, config.lr * lr_multiplier((step + 1) / total_steps, settings.warmup, settings.schedule))
@@ -118,9 +131,13 @@ def train_run(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            epoch_loss += loss.detach().float()
+            epoch_steps += 1
             train_seconds += time.perf_counter() - started
             if on_step is not None:
                 on_step()
+        if on_epoch is not None and epoch < config.epochs:  # the last epoch's dev score is the run's own, below
+            on_epoch(epoch, epoch_loss.item() / max(epoch_steps, 1), dev_score(model, task, encoded, settings, pad_id))
 
     metrics, test_predictions, eval_rates, class_reports = {}, {}, [], {}
     for split in task.eval_splits:
@@ -137,6 +154,8 @@ def train_run(
                 metrics[split] = compute_metrics(task, predictions, encoded[split].labels)
                 if task.type == "classification":
                     class_reports[split] = class_report(task, predictions, encoded[split].labels)
+    if on_epoch is not None:
+        on_epoch(config.epochs, epoch_loss.item() / max(epoch_steps, 1), task_score(task, metrics))
     return RunResult(
         config,
         seed,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from eelbert_cli.core.console import Progress, log
+from eelbert_cli.core.console import Progress, ProgressTask, log
 from eelbert_cli.core.data.tasks import TaskData, get_task, load_custom_task, load_task, write_submission
 from eelbert_cli.core.files import run_directory_lock, write_atomic, write_json
 from eelbert_cli.core.finetuning.grid import FinetuneResult, run_grid, save_finetuned
@@ -41,13 +41,27 @@ def task_data(task: str | dict, data_dir: str | None, base_dir: Path) -> TaskDat
     return load_task(task, data_dir)
 
 
+class _RunLine:
+    """One run's bar, and a line per epoch that stays on screen: train loss and dev score."""
+
+    def __init__(self, bar: ProgressTask, description: str, epochs: int) -> None:
+        self.bar, self.description, self.epochs = bar, description, epochs
+
+    def advance(self) -> None:
+        self.bar.advance()
+
+    def epoch(self, epoch: int, train_loss: float, dev_score: float) -> None:
+        log.info("%s epoch %d/%d: train loss %.4f, dev score %.2f", self.description, epoch, self.epochs, train_loss, dev_score)
+
+
 @contextmanager
 def grid_progress(enabled: bool = True):
-    """A progress bar per training run; yields the factory run_grid expects."""
+    """A progress bar per training run and a line per epoch; yields the factory run_grid expects."""
     with Progress(enabled=enabled, transient=True) as bar:
 
-        def start(description: str, total: int):
-            return bar.task(f"fine-tune {description}", total=total, announce=f"{total} steps").advance
+        def start(description: str, total: int, epochs: int) -> _RunLine:
+            return _RunLine(bar.task(f"fine-tune {description}", total=total, announce=f"{total} steps, {epochs} epochs"),
+                            f"fine-tune {description}", epochs)
 
         yield start
 
