@@ -200,3 +200,29 @@ def test_the_per_epoch_report_changes_no_result(tmp_path):
     assert reported.metrics == plain.metrics
     assert [epoch for epoch, _, _ in seen] == [1, 2, 3] and all(loss > 0 for _, loss, _ in seen)
     assert seen[-1][2] == pytest.approx(plain.score)
+
+
+def test_fine_tuning_again_keeps_the_earlier_model_and_results_aside_and_says_where(tmp_path):
+    import hashlib
+
+    task = sentiment_files(tmp_path, rows=40)
+    grid = {"lr": [1e-3], "epochs": [1], "batch_size": [16], "seeds": [0]}
+    spec = write_spec(tmp_path, finetune={"task": task, "max_seq_len": 32, "grid": grid})
+    first = runner.invoke(app, ["run", str(spec)])
+    assert first.exit_code == 0, first.stderr
+    model = tmp_path / "run" / "finetuned" / "toy-sentiment"
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()}
+    earlier = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]["toy-sentiment"]
+
+    again = runner.invoke(app, ["run", str(spec), "--set", "finetune.grid.lr=[3e-3]"])
+    assert again.exit_code == 0, again.stderr
+    (kept,) = (tmp_path / "run" / "previous").iterdir()
+    assert kept.name.startswith("toy-sentiment-") and kept.name in "".join(again.stderr.split())  # the line names where
+    assert "this run replaces it" in " ".join(again.stderr.split())
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (kept / "finetuned").iterdir()} == before
+    assert json.loads((kept / "earlier-results.json").read_text())["results"] == earlier
+    now = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]["toy-sentiment"]
+    assert now["selected"]["lr"] == 3e-3 and earlier["selected"]["lr"] == 1e-3
+
+    unchanged = runner.invoke(app, ["run", str(spec), "--set", "finetune.grid.lr=[3e-3]"])  # the same settings: skipped
+    assert unchanged.exit_code == 0 and len(list((tmp_path / "run" / "previous").iterdir())) == 1

@@ -85,6 +85,7 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     with grid_progress(progress) as start:
         result = run_grid(source, data, tokenizer, settings.grid, settings, start, teacher)
     out = spec.run_dir / "finetuned" / data.task.name
+    set_aside_earlier(spec.run_dir, data.task.name)
     save_finetuned(result, source, tokenizer, settings, out, absolute_custom_task(task, spec_dir))
     best = result.selected.best_run
     for split in data.test:
@@ -118,6 +119,37 @@ def run_glue(spec: ExperimentSpec, tasks: list[str] | None = None, progress: boo
 
 
 # ----------------------------------------------------------------------------------- results
+PREVIOUS_DIR = "previous"
+EARLIER_RESULTS_FILE = "earlier-results.json"
+
+
+def set_aside_earlier(run_dir: Path, task: str) -> Path | None:
+    """A task fine-tuned again (other ``--set`` values, an edited spec) replaces the run's model and
+    results for it; the earlier ones move to ``previous/<task>-<time>/`` first, with a line saying
+    where, so a re-run never loses a finished result silently. None when there was nothing."""
+    model = run_dir / "finetuned" / task
+    results = _existing_results(run_dir / RESULTS_FILE)
+    entry = results.get("tasks", {}).get(task)
+    if not model.is_dir() and entry is None:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir / PREVIOUS_DIR / f"{task}-{stamp}"
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = run_dir / PREVIOUS_DIR / f"{task}-{stamp}-{suffix}"
+    target.mkdir(parents=True)
+    if entry is not None:
+        write_json(target / EARLIER_RESULTS_FILE, {"task": task, "summary": results.get("summary", {}).get(task), "results": entry})
+    if model.is_dir():
+        os.rename(model, target / "finetuned")
+    score = (results.get("summary", {}).get(task) or {})
+    shown = ", ".join(f"{name} {value:.2f}" for name, value in score.items() if isinstance(value, int | float)) or "no score"
+    log.warning("%s was fine-tuned in %s before (%s): this run replaces it; the earlier model and results are kept in %s",
+                task, run_dir, shown, target)
+    return target
+
+
 def update_results(spec: ExperimentSpec, results: list[FinetuneResult]) -> dict:
     path = spec.run_dir / RESULTS_FILE
     existing = _existing_results(path)
