@@ -249,6 +249,25 @@ def glue_command(
     console.print(f"results: {experiment.run_dir / 'results.json'}")
 
 
+@command("baseline")
+def baseline_command(
+    spec: Annotated[Path, typer.Argument(help="Baseline spec (YAML): baseline: {method: tfidf|fasttext|fasttext-ftz|model2vec}; glue.")],
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the spec's tasks, e.g. trec,sms-spam.")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train and score a baseline a user would pick instead (TF-IDF, fastText, model2vec) on the same splits; bytes and latency too."""
+    from eelbert_cli.core.baselines import load_baseline_spec, run_baseline
+    from eelbert_cli.core.reporting.tables import baseline_table
+
+    experiment = load_baseline_spec(spec, overrides)
+    names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    document = run_baseline(experiment, names)
+    console.print(baseline_table(document, f"{experiment.baseline.method} baseline (dev mean ± std over seeds; test mean)"))
+    for entry in [*document.get("suite", {}).values()]:
+        console.print(f"[bold]{entry['text']}[/]")
+    console.print(f"results: {experiment.run_dir / 'results.json'}  (eelbert report {experiment.run_dir})")
+
+
 @command("evaluate")
 def evaluate_command(
     checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (e.g. RUN_DIR/finetuned/TASK).")],

@@ -338,12 +338,15 @@ def _row(run_dir: Path, present: list[str], spec: ExperimentSpec | None, size: d
     if final_loss is not None and final_tokens is not None and all(t != final_tokens for t, _ in heldout):
         heldout = sorted([*heldout, (int(final_tokens), final_loss)])
     pretrained, treatment, budget = _treatment(spec, bool({PRETRAIN_FILE, METRICS_FILE} & set(present)))
+    baseline = size.get("baseline")  # `eelbert baseline`: TF-IDF, fastText, model2vec (no transformer, no spec of one)
+    if baseline:
+        pretrained, treatment, budget = False, None, "baseline (no transformer)"
 
     return RunRow(
         label=str((spec and spec.name) or results.get("name") or size.get("name") or run_dir.name),
         run_dir=str(run_dir),
         files=present,
-        model=facts.describe(hash_kind, layers, hidden),
+        model=str(baseline) if baseline else facts.describe(hash_kind, layers, hidden),
         preset=facts.preset,
         checkpoint=facts.checkpoint,
         shape_overridden=facts.shape_overridden,

@@ -116,3 +116,24 @@ def glue_table(results, scores: dict, title: str = "GLUE (dev)") -> tuple[Table,
                 table.add_row(result.task.title, where, f"{value:.2f}", f"{stds[split][metric]:.2f}", result.selected.config.label())
     notes = [f"[bold]{entry['text']}[/]" for entry in scores.values()]
     return table, notes
+
+
+def baseline_table(document: dict, title: str) -> Table:
+    """A baseline run per task: its scored metrics on dev and test, bytes on disk, batch-1 latency, and
+    the selected value of each setting the grid tuned (results.md has every setting)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in ("task", "metric", "dev", "test", "bytes", "ms", "tuned"):
+        table.add_column(header, justify="left" if header in ("task", "metric", "config") else "right")
+    for entry in document["tasks"].values():
+        means, stds = entry["selected_mean"], entry["selected_std"]
+        dev = next(split for split in means if split.startswith("validation"))
+        test = next((split for split in means if split.startswith("test")), None)
+        tuned = [key for key, values in document.get("baseline", {}).get("grid", {}).items() if len(values) > 1]
+        config = " ".join(f"{key}={entry['selected'][key]}" for key in tuned) or "-"
+        for metric in means[dev]:
+            dev_text, test_text = f"{means[dev][metric]:.2f} ± {stds[dev][metric]:.2f}", f"{means[test][metric]:.2f}" if test else "-"
+            size, latency = f"{entry['file_bytes']:,}", f"{entry['latency_ms_batch1']:.2f}"
+            table.add_row(entry["title"], metric, dev_text, test_text, size, latency, config)
+    for name, reason in document.get("not_applicable", {}).items():
+        table.add_row(name, "-", "not run", "-", "-", "-", reason)
+    return table
