@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench results distill gdistill vocab curve clean
+.PHONY: install test demo bench results suite distill gdistill vocab curve clean
 
 install: $(BIN)/eelbert
 
@@ -45,6 +45,17 @@ demo: install
 		$(foreach r,eelbert-tiny uno-eelbert,--baseline demo-$(r)-pretrained=demo-bert-tiny-scratch)
 	@echo "The hash models that ship with eelbert, task-distilled from MiniLM (make distill; 1.9 MB and 1.1 MB of weights):"
 	for model in $(DEMO_SHIPPED); do $(BIN)/eelbert evaluate $$model || exit 1; done
+
+# The offline suite (experiments/suite/, docs/results/suite/): the tiny transformers fine-tuned on its
+# five tasks, the baselines a user would pick instead on the same splits, then the table and the
+# score-vs-bytes plot. ~35 minutes on 2 cores. Every run is redone (eelbert glue and baseline re-run).
+SUITE_MODELS = bert-tiny-scratch eelbert-tiny-scratch eelbert-tiny-pretrained uno-eelbert-pretrained
+SUITE_BASELINES = tfidf fasttext fasttext-ftz model2vec model2vec-small
+suite: install
+	for m in $(SUITE_MODELS); do $(BIN)/eelbert glue experiments/suite/$$m.yaml || exit 1; done
+	for b in $(SUITE_BASELINES); do $(BIN)/eelbert baseline experiments/suite/baseline-$$b.yaml || exit 1; done
+	$(BIN)/python scripts/suite_report.py $(foreach m,$(SUITE_MODELS),runs/suite-$(m)) \
+		$(foreach b,$(SUITE_BASELINES),runs/suite-baseline-$(b)) -o docs/results/suite
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'

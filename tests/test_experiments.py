@@ -36,7 +36,13 @@ def extends_of(path: Path) -> Path | None:
 
 @pytest.mark.parametrize("path", LEAVES, ids=rel)
 def test_every_leaf_spec_loads(path):
-    spec = load_spec(path)
+    """An experiment spec, or a baseline spec (a `baseline:` section: `eelbert baseline`)."""
+    if "baseline" in read_spec_mapping(path):
+        from eelbert_cli.core.baselines import load_baseline_spec
+
+        spec = load_baseline_spec(path)
+    else:
+        spec = load_spec(path)
     assert spec.name == spec.run_dir.name
 
 

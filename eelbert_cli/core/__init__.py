@@ -17,6 +17,7 @@ reads every module's imports and holds the code to this list.
     training/      pretraining: objectives, masking, the loop, checkpoints, runtime, optimiser
     finetuning/    one fine-tuning run, the grid, task distillation, the finetune / glue stages
     evaluation/    a saved fine-tuned model scored on a split, or predicting new text
+    baselines/     TF-IDF, fastText and model2vec trained and scored on the same splits (no transformer)
     reporting/     size accounting, the run report, console tables and plots
     pipeline.py    `eelbert run`: every stage of a spec, skipping what is finished
 """

@@ -1,0 +1,175 @@
+"""The offline suite's one table and its size/score picture, from finished runs: transformers
+(`eelbert glue experiments/suite/<model>.yaml`) and baselines (`eelbert baseline
+experiments/suite/baseline-*.yaml`) side by side.
+
+    python scripts/suite_report.py runs/suite-* -o docs/results/suite
+
+Bytes are everything a task's predictor reads, the largest over the suite's tasks: a transformer's
+fine-tuned checkpoint directory (fp32 safetensors, tokenizer, config, task.json), a baseline's model
+directory (size_report.json). Latency: median ms to predict one rotten-tomatoes dev text (batch 1,
+one thread); transformers are timed here on their fine-tuned checkpoint, baselines were timed by
+`eelbert baseline`. fastText has no regression mode, so every row also gets the average over the
+three classification tasks, the one column all rows share. Writes suite.md, suite.json and
+suite-score-vs-bytes.png into the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from eelbert_cli.core.baselines.run import directory_bytes
+from eelbert_cli.core.data.tasks import OFFLINE_SUITE, load_task
+from eelbert_cli.core.files import write_atomic, write_json
+
+CLASSIFICATION = ("rotten-tomatoes", "trec", "sms-spam")
+LATENCY_TASK, LATENCY_TEXTS = "rotten-tomatoes", 200
+
+
+def transformer_latency_ms(checkpoint: Path) -> float:
+    import torch
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    from eelbert_cli.core.evaluation.predict import CheckpointModel
+
+    torch.set_num_threads(1)
+    model = CheckpointModel(checkpoint)
+    texts = list(load_task(LATENCY_TASK).splits["validation"].text_a[:LATENCY_TEXTS])
+    for text in texts[:10]:
+        model.predict([text])
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        model.predict([text])
+        times.append(1000.0 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def row(run_dir: Path) -> dict:
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    size = json.loads((run_dir / "size_report.json").read_text(encoding="utf-8")) if (run_dir / "size_report.json").is_file() else {}
+    numbers = {split: {task: entry["selected_mean"].get(split, {}).get(OFFLINE_SUITE.metric(task))
+                       for task, entry in results["tasks"].items() if task in OFFLINE_SUITE.tasks} for split in ("validation", "test")}
+    baseline = size.get("baseline")
+    if baseline:
+        file_bytes, latency = size["file_bytes"], size["latency_ms_batch1"].get(LATENCY_TASK)
+    else:
+        finetuned = run_dir / "finetuned"
+        file_bytes = max(directory_bytes(finetuned / task) for task in results["tasks"])
+        latency = transformer_latency_ms(finetuned / LATENCY_TASK) if (finetuned / LATENCY_TASK).is_dir() else None
+    suite = results.get("suite", {})
+    complete = [split for split in ("validation", "test") if split in suite and not suite[split]["missing"]]
+
+    def classification_mean(split: str) -> float | None:
+        values = [numbers[split].get(task) for task in CLASSIFICATION]
+        return statistics.fmean(values) if all(v is not None for v in values) else None
+
+    return {
+        "name": results["name"].removeprefix("suite-"),
+        "run_dir": str(run_dir),
+        "kind": "baseline" if baseline else "transformer",
+        "model": baseline or results["name"],
+        "file_bytes": file_bytes,
+        "latency_ms_batch1": latency,
+        "suite_dev": suite["validation"]["score"] if "validation" in complete else None,
+        "suite_test": suite["test"]["score"] if "test" in complete else None,
+        "classification_dev": classification_mean("validation"),
+        "classification_test": classification_mean("test"),
+        "tasks_dev": numbers["validation"],
+        "tasks_test": numbers["test"],
+        "not_run": results.get("not_applicable", {}),
+        "seeds": sorted({len(entry["seeds"]) for entry in results["tasks"].values()}),
+    }
+
+
+def pareto(rows: list[dict], key: str) -> list[dict]:
+    """Rows no other row beats with at most its bytes: the front a user picks from."""
+    scored = sorted((r for r in rows if r[key] is not None), key=lambda r: (r["file_bytes"], -r[key]))
+    front, best = [], float("-inf")
+    for candidate in scored:
+        if candidate[key] > best:
+            front.append(candidate)
+            best = candidate[key]
+    return front
+
+
+def _cell(value: float | None, spec: str = ".1f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown(rows: list[dict]) -> str:
+    tasks = OFFLINE_SUITE.tasks
+    header = ["model", "bytes", "suite dev", "suite test", "3-task dev", "3-task test",
+              *(f"{task} ({OFFLINE_SUITE.metric(task)})" for task in tasks), "ms, batch 1"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    front_5 = {r["name"] for r in pareto(rows, "suite_dev")}
+    front_3 = {r["name"] for r in pareto(rows, "classification_dev")}
+    for r in sorted(rows, key=lambda r: r["file_bytes"]):
+        marks = ("†" if r["name"] in front_5 else "") + ("‡" if r["name"] in front_3 else "")
+        per_task = ["not run" if task in r["not_run"] else _cell(r["tasks_dev"].get(task)) for task in tasks]
+        lines.append("| " + " | ".join([f"{r['name']}{marks}", f"{r['file_bytes']:,}", _cell(r["suite_dev"]), _cell(r["suite_test"]),
+                                          _cell(r["classification_dev"]), _cell(r["classification_test"]), *per_task,
+                                          _cell(r["latency_ms_batch1"], ".2f")]) + " |")
+    lines += ["", "Dev unless marked test; percent; mean over 3 seeds of the dev-selected config. suite: the mean of one metric "
+              "per task over all five (fastText has no regression mode: –); 3-task: rotten-tomatoes, trec, sms-spam, the "
+              "columns every row has. † on the Pareto front of the suite average, ‡ of the 3-task average (no row of at "
+              "most its bytes scores higher)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    figure = Figure(figsize=(12, 4.8), dpi=120)
+    FigureCanvasAgg(figure)
+    for index, (key, title) in enumerate((("suite_dev", "offline suite average (5 tasks, dev)"),
+                                          ("classification_dev", "3 classification tasks (dev; every row)"))):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for r in rows:
+            if r[key] is None:
+                continue
+            style = dict(marker="o", color="tab:blue") if r["kind"] == "transformer" else dict(marker="s", color="tab:orange")
+            axes.scatter(r["file_bytes"] / 1e6, r[key], s=50, zorder=3, **style)
+            axes.annotate(r["name"], (r["file_bytes"] / 1e6, r[key]), textcoords="offset points", xytext=(5, 3), fontsize=7)
+        front = pareto(rows, key)
+        right = 1.5 * max(r["file_bytes"] for r in rows) / 1e6  # the front runs on to the right: nothing larger beats it
+        front_bytes, front_scores = [r["file_bytes"] / 1e6 for r in front] + [right], [r[key] for r in front] + [front[-1][key]]
+        axes.step(front_bytes, front_scores, where="post", color="gray", alpha=0.6, label="Pareto front")
+        axes.set_xscale("log")
+        axes.set_xlim(0.8 * min(r["file_bytes"] for r in rows) / 1e6, right)
+        axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel("bytes on disk to predict (MB, log scale)")
+        axes.set_ylabel("score (%)")
+        axes.set_title(title, fontsize=10)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="lower right", fontsize=8)
+    figure.suptitle("Offline suite: score vs size (blue: tiny transformers, orange: baselines)", fontsize=11)
+    figure.savefig(path, format="png", bbox_inches="tight")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("-o", "--output-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    rows = [row(run_dir) for run_dir in args.runs if (run_dir / "results.json").is_file()]
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.output_dir / "suite.md", markdown(rows))
+    write_json(args.output_dir / "suite.json", {"rows": rows, "pareto_suite": [r["name"] for r in pareto(rows, "suite_dev")],
+                                                "pareto_classification": [r["name"] for r in pareto(rows, "classification_dev")]})
+    plot(rows, args.output_dir / "suite-score-vs-bytes.png")
+    sys.stdout.write(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
