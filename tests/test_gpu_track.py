@@ -16,6 +16,9 @@ import pytest
 from eelbert_cli.core.model.modeling import load_model, parameter_count
 from tests.conftest import FIXTURE_VOCAB
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import gpu_track  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -44,21 +47,21 @@ def test_gpu_track_runs_end_to_end_at_cpu_size(tmp_path, fixture_overrides):
     assert summary["planned"]["tokens_per_model"] >= 1_000_000_000  # at the compiled step's 14.4M tokens/s (H200, call 6)
     assert summary["planned"]["compiled"] and summary["planned"]["other_seconds"] > 3 * 14  # compilation is counted as overhead
     models = summary["models"]
-    assert set(models) == {"bert-tiny", "eelbert-tiny", "uno-eelbert"}
+    assert set(models) == set(gpu_track.MODELS) == {"eelbert-tiny-hash-vector", "uno-eelbert-hash-vector", "eelbert-tiny"}
     assert len({record["tokens"] for record in models.values()}) == 1  # one budget for all
     assert all(record["loop"] == "device" and len(record["snapshots"]) == 4 for record in models.values())
     assert summary["check"]["steady_tokens_per_second"] > 0 and summary["check"]["loop"] == "device"
-    assert sorted(p.name for p in out.iterdir()) == ["bert-tiny.tar.gz", "eelbert-tiny.tar.gz", "summary.json", "uno-eelbert.tar.gz"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{m}.tar.gz" for m in gpu_track.MODELS), "summary.json"])
 
-    with tarfile.open(out / "eelbert-tiny.tar.gz") as archive:
+    with tarfile.open(out / "eelbert-tiny-hash-vector.tar.gz") as archive:
         archive.extractall(tmp_path / "back", filter="data")
-    back = tmp_path / "back" / "eelbert-tiny"
+    back = tmp_path / "back" / "eelbert-tiny-hash-vector"
     assert {"pretrain_results.json", "metrics.jsonl", "spec.resolved.yaml"} <= {p.name for p in back.iterdir()}
     encoders = sorted(p.name for p in (back / "encoders").iterdir())
     assert len(encoders) == 5 and "final" in encoders
     encoder = load_model(back / "encoders" / "final", "base")  # a fine-tunable encoder: no MLM head, no optimizer
     assert type(encoder).__name__ == "EelbertModel" and not hasattr(encoder, "cls")
-    assert parameter_count(encoder) > 0 and models["eelbert-tiny"]["encoder_dtype"] == "fp32"
+    assert parameter_count(encoder) > 0 and models["eelbert-tiny-hash-vector"]["encoder_dtype"] == "fp32"
     first = json.loads((back / "encoders" / next(e for e in encoders if e.startswith("tokens-")) / "snapshot.json").read_text())
     assert first["tokens"] > 0 and first["heldout_loss"] > 0
 
