@@ -568,6 +568,8 @@ def list_command(
         for row in rows:
             table.add_row(*row)
         console.print(table)
+        if title.startswith("Models"):
+            console.print(found.baselines_note, markup=False)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

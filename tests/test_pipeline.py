@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import yaml
@@ -50,3 +51,29 @@ def test_run_does_every_stage_then_skips_them(tmp_path, monkeypatch):
     assert refit.exit_code == 0, refit.stderr
     assert "pretrain: skipped" in refit.stdout and "finetune:toy-sentiment: ran" in refit.stdout
     assert json.loads((run / "results.json").read_text())["tasks"]["toy-sentiment"]["seeds"] == [0, 1]
+
+
+def test_a_stage_started_from_other_weights_under_the_same_name_is_not_done(tmp_path):
+    """A newly shipped built-in model, or a checkpoint directory pretrained again, keeps its name: the
+    fingerprint of a run starting from it follows the weights, so `eelbert run` does not skip with
+    results of the old ones. Runs from presets keep their fingerprints."""
+    from eelbert_cli.core.pipeline import fingerprint
+    from eelbert_cli.core.spec import validate_spec
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"weights one")
+    spec = validate_spec({"name": "x", "model": {"checkpoint": str(checkpoint)}, "finetune": {"task": "trec"}})
+    before = fingerprint(spec, "finetune")
+    assert fingerprint(spec, "finetune") == before  # the same weights: still done
+    (checkpoint / "model.safetensors").write_bytes(b"weights two")
+    assert fingerprint(spec, "finetune") != before
+    from eelbert_cli.core.pipeline import starting_weights
+
+    shipped = validate_spec({"name": "x", "model": "uno-eelbert-pretrained", "finetune": {"task": "trec"}})
+    assert set(starting_weights(shipped)) == {"model"}  # a built-in model by name: its shipped weights
+    preset = validate_spec({"name": "x", "model": "eelbert-tiny"})
+    assert starting_weights(preset) == {}
+    data = preset.model_dump(mode="json")
+    unchanged = hashlib.sha256(json.dumps({key: data.get(key) for key in ("model", "tokenizer", "seed")}, sort_keys=True).encode())
+    assert fingerprint(preset) == unchanged.hexdigest()[:16]  # finished preset runs stay done

@@ -31,7 +31,25 @@ def fingerprint(spec: ExperimentSpec, *sections: str) -> str:
     if isinstance(data.get("glue"), dict) and data["glue"].get("suite") == "glue":  # the default suite hashes as before it existed
         del data["glue"]["suite"]
     relevant = {key: data.get(key) for key in ("model", "tokenizer", "seed", *sections)}
+    if weights := starting_weights(spec):  # only runs that start from a checkpoint: other fingerprints stay as they were
+        relevant["starting_weights"] = weights
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def starting_weights(spec: ExperimentSpec) -> dict[str, str]:
+    """sha256 of the checkpoint weights a run starts from (a built-in model by name, or a directory), so
+    a stage finished from other weights under the same name — a newly shipped model, a checkpoint
+    directory pretrained again — is not taken as done."""
+    from eelbert_cli.core.data.resources import shipped_checkpoints
+
+    digests = {}
+    for section, name in (("model", spec.model.checkpoint), ("finetune", spec.finetune.checkpoint if spec.finetune else None)):
+        if name is None:
+            continue
+        weights = (shipped_checkpoints().get(name) or Path(name)) / "model.safetensors"
+        if weights.is_file():
+            digests[section] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return digests
 
 
 class StageLedger:
