@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from eelbert_cli.core.errors import EelbertError
-from eelbert_cli.core.spec import load_spec, spec_to_yaml
+from eelbert_cli.core.spec import load_spec, read_spec_mapping, spec_to_yaml
 from eelbert_cli.core.targets import resolve_model_config
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
@@ -39,7 +39,12 @@ SHIPPED = sorted(  # _*.yaml and experiments/_recipes/: shared parts to extend
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
 def test_every_shipped_spec_validates_and_names_its_own_run(path):
-    spec = load_spec(path)
+    if "baseline" in read_spec_mapping(path):  # `eelbert baseline`'s specs have their own schema
+        from eelbert_cli.core.baselines import load_baseline_spec
+
+        spec = load_baseline_spec(path)
+    else:
+        spec = load_spec(path)
     assert spec.run_dir.name == spec.name and "/" not in spec.name
 
 
