@@ -72,6 +72,16 @@ def test_custom_task_learns_and_grid_selects_on_dev(tmp_path):
     assert [set(c["per_seed"]) for c in entry["configs"]] == [{"0", "1"}, {"0", "1"}]
     assert entry["selected_std"]["validation"]["accuracy"] >= 0
     assert (tmp_path / "run" / "finetuned" / "toy-sentiment" / "model.safetensors").is_file()
+    config = json.loads((tmp_path / "run" / "finetuned" / "toy-sentiment" / "config.json").read_text())
+    labels = json.loads((tmp_path / "run" / "finetuned" / "toy-sentiment" / "task.json").read_text())["labels"]
+    assert config["id2label"] == {str(i): label for i, label in enumerate(labels)}  # pipeline() names labels, not LABEL_0
+    assert config["label2id"] == {label: i for i, label in enumerate(labels)}
+    from transformers import pipeline
+
+    import eelbert_cli.core.model.modeling  # noqa: F401  (registers the eelbert type with the Auto classes)
+
+    classify = pipeline("text-classification", model=str(tmp_path / "run" / "finetuned" / "toy-sentiment"), device="cpu")
+    assert classify("a good fun movie")[0]["label"] in labels
     assert "| Toy" not in (tmp_path / "run" / "results.md").read_text()  # custom tasks are titled by name
     assert "toy-sentiment" in (tmp_path / "run" / "results.md").read_text()
 

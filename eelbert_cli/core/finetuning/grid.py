@@ -175,6 +175,9 @@ def save_finetuned(result: FinetuneResult, source: ModelSource, tokenizer: Token
     best = result.selected.best_run
     model = source.build(result.task, settings)
     model.load_state_dict(best.state_dict)
+    if result.task.type == "classification":  # transformers' pipeline("text-classification") names labels from these
+        model.config.id2label = dict(enumerate(result.task.labels))
+        model.config.label2id = {label: index for index, label in enumerate(result.task.labels)}
     tokenizer.no_truncation()
     task_description = {
         "task": result.task.name, "type": result.task.type, "labels": list(result.task.labels), "max_seq_len": settings.max_seq_len,
