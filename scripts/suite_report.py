@@ -19,15 +19,14 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from eelbert_cli.core.baselines.run import directory_bytes
+from eelbert_cli.core.baselines.run import directory_bytes, latency_ms
 from eelbert_cli.core.data.tasks import OFFLINE_SUITE, load_task
 from eelbert_cli.core.files import write_atomic, write_json
 
 CLASSIFICATION = ("rotten-tomatoes", "trec", "sms-spam")
-LATENCY_TASK, LATENCY_TEXTS = "rotten-tomatoes", 200
+LATENCY_TASK = "rotten-tomatoes"
 
 
 def transformer_latency_ms(checkpoint: Path) -> float:
@@ -38,16 +37,7 @@ def transformer_latency_ms(checkpoint: Path) -> float:
     from eelbert_cli.core.evaluation.predict import CheckpointModel
 
     torch.set_num_threads(1)
-    model = CheckpointModel(checkpoint)
-    texts = list(load_task(LATENCY_TASK).splits["validation"].text_a[:LATENCY_TEXTS])
-    for text in texts[:10]:
-        model.predict([text])
-    times = []
-    for text in texts:
-        start = time.perf_counter()
-        model.predict([text])
-        times.append(1000.0 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return latency_ms(CheckpointModel(checkpoint).predict, load_task(LATENCY_TASK).splits["validation"].text_a)
 
 
 def row(run_dir: Path) -> dict:

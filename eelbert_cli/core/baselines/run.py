@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +58,16 @@ def _score(data: TaskData, predictor: Predictor) -> tuple[dict[str, dict[str, fl
     return metrics, predictions
 
 
-def _latency_ms(predictor: Predictor, texts: list[str]) -> float:
-    """Median milliseconds to predict one text (batch 1), after a warm-up: what a user's request waits."""
-    sample = texts[:LATENCY_TEXTS]
+def latency_ms(predict: Callable[[list[str]], object], texts: Sequence[str]) -> float:
+    """Median milliseconds to predict one text (batch 1) over the first LATENCY_TEXTS, after a
+    warm-up: what a user's request waits. Any model's ``predict`` (a baseline's, a checkpoint's)."""
+    sample = list(texts[:LATENCY_TEXTS])
     for text in sample[:10]:
-        predictor.predict([text])
+        predict([text])
     times = []
     for text in sample:
         start = time.perf_counter()
-        predictor.predict([text])
+        predict([text])
         times.append(1000.0 * (time.perf_counter() - start))
     return float(statistics.median(times))
 
@@ -125,7 +127,7 @@ def run_task(method: Method, spec: BaselineSpec, data: TaskData, progress: Progr
         "saved_model_seed": best.seed,
         "saved_model": str(model_dir),
         "file_bytes": directory_bytes(model_dir),
-        "latency_ms_batch1": _latency_ms(reloaded, _texts(data.evaluation[0])),
+        "latency_ms_batch1": latency_ms(reloaded.predict, _texts(data.evaluation[0])),
     }
     if task.type == "classification":
         splits = {name: class_report(task, values, data.splits[name].labels) for name, values in predictions.items()}
