@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 install: $(BIN)/eelbert
 
 # torch first and pinned: an unpinned torch pulls several GB of CUDA wheels.
-$(BIN)/eelbert: setup.cfg pyproject.toml
+$(BIN)/eelbert: setup.cfg setup.py pyproject.toml runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)

@@ -426,15 +426,15 @@ def export_command(
     """ONNX graph over word vectors (no vocabulary-sized tensor), tokenizer and export.json: all a device needs."""
     if quantize not in (None, "int8"):
         raise EelbertError(f"--quantize {quantize!r}: the one quantization offered is int8")
-    from eelbert_cli.core.export.onnx_export import export_model, shipped_bytes
+    from eelbert_cli.core.export.onnx_export import export_model, gzipped_bytes, shipped_bytes
 
     _quiet_transformers()
     document = export_model(_model_dir(checkpoint), output_dir, quantize, max_seq_len)
     files = shipped_bytes(output_dir)
     console.print(
         f"exported {document['task']} ({'hash ' + document['hash']['kind'] if document['hash'] else 'learned table'}, "
-        f"{document['quantized'] or 'fp32'}) to {output_dir}: {sum(files.values()) / 1e6:.3f} MB besides the tokenizer "
-        f"({', '.join(f'{name} {size:,} B' for name, size in files.items())}); "
+        f"{document['quantized'] or 'fp32'}) to {output_dir}: a device downloads {sum(files.values()):,} B "
+        f"({gzipped_bytes(output_dir):,} B gzipped: {', '.join(f'{name} {size:,} B' for name, size in files.items())}); "
         f"fp32 graph vs torch max |diff| {document['fp32_max_abs_difference_vs_torch']:.1e}"
     )
 

@@ -22,7 +22,7 @@ if [ -d "$carry/whl" ] && ! "$python" -c "import pydantic" 2>/dev/null; then
   "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$carry"/whl/*.whl
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH="$repo:$repo/runtime${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ -d "$carry/cache" ]; then
   cache=$(mktemp -d)/eelbert-cache
   "$python" "$repo/scripts/gpu_track.py" unpack "$carry" "$cache"

@@ -214,6 +214,9 @@ def tampered(exported: dict, kind: str, tmp_path: Path, **changes) -> Path:
     ("eelbert", {"type": "ranking"}, "'type' must be classification or regression"),
     ("eelbert", {"model": "../elsewhere.onnx"}, "'model' must name a file in the export directory"),
     ("bert", {"word_table": None}, "exactly one of 'hash'"),
+    ("eelbert", {"wordpiece": None}, "needs the 'wordpiece' settings"),
+    ("eelbert", {"wordpiece": {"lowercase": "yes"}}, "'wordpiece.lowercase' must be bool"),
+    ("eelbert", {"wordpiece": {"unk_token": "[NOPE]"}}, "the vocabulary lacks the unk token '[NOPE]'"),
 ])
 def test_a_tampered_export_is_refused_on_load_with_one_message(exported, tmp_path, kind, changes, message):
     """Hand-edited export.json fields: before, a changed hash seed gave confident wrong labels and the
@@ -229,13 +232,25 @@ def test_a_cut_word_table_and_a_vocabulary_gap_are_refused(exported, tmp_path):
     table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
     result = runner.invoke(app, ["predict", str(cut), "a good fun movie"])
     assert result.exit_code == 2 and "word_embeddings.npy is unreadable" in " ".join(result.stderr.split())
-    gap = tampered(exported, "eelbert", tmp_path)
-    tokenizer = json.loads((gap / "tokenizer.json").read_text())
-    vocabulary = tokenizer["model"]["vocab"]
-    del vocabulary[next(token for token, index in vocabulary.items() if index == 7)]
-    (gap / "tokenizer.json").write_text(json.dumps(tokenizer))
-    result = runner.invoke(app, ["predict", str(gap), "a good fun movie"])
-    assert result.exit_code == 2 and "gaps in its vocabulary (no token with id 7)" in " ".join(result.stderr.split())
+    repeat = tampered(exported, "eelbert", tmp_path)
+    vocabulary = (repeat / "vocab.txt").read_text().splitlines()
+    vocabulary[7] = vocabulary[3]
+    (repeat / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    result = runner.invoke(app, ["predict", str(repeat), "a good fun movie"])
+    assert result.exit_code == 2 and f"line 8: {vocabulary[3]!r} repeats line 4" in " ".join(result.stderr.split())
+
+
+def test_an_export_with_a_full_tokenizer_json_loads_and_predicts_alike(models, exported, tmp_path):
+    """Format 1 exports (and tokenizers that are not plain BERT WordPiece) ship tokenizer.json instead of
+    vocab.txt: the runtime reads both, to the same logits."""
+    import shutil
+
+    from eelbert_cli.core.export.runtime import ExportedModel
+
+    old = tampered(exported, "eelbert", tmp_path, format=1, tokenizer="tokenizer.json", wordpiece=None)
+    shutil.copyfile(models["eelbert"] / "tokenizer.json", old / "tokenizer.json")
+    (old / "vocab.txt").unlink()
+    assert np.array_equal(ExportedModel.load(old).logits(TEXTS), ExportedModel.load(exported["eelbert-fp32"]).logits(TEXTS))
 
 
 def test_export_lengths_outside_what_the_model_holds_are_refused(models, tmp_path):

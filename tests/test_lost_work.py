@@ -152,7 +152,7 @@ def test_export_into_an_empty_directory_and_over_an_earlier_export(work, tmp_pat
     for target in (tmp_path / "fresh", work["export"]):
         result = runner.invoke(app, ["export", str(work["checkpoint"]), "-o", str(target), "--quantize", "int8"])
         assert result.exit_code == 0, result.stderr
-        assert sorted(p.name for p in target.iterdir()) == ["export.json", "model.int8.onnx", "tokenizer.json"]
+        assert sorted(p.name for p in target.iterdir()) == ["export.json", "model.int8.onnx", "vocab.txt"]
         assert debris(tmp_path) == [] and json.loads((target / "export.json").read_text())["quantized"] == "int8"
         predicts(target)
 
@@ -178,7 +178,7 @@ def test_two_exports_into_one_directory_both_succeed(work, tmp_path, fast_export
             with replacing(Path({str(tmp_path / "shared")!r}), directory=True) as staging:
                 print("staging", flush=True)
                 time.sleep(2)
-                for name in ("export.json", "model.onnx", "tokenizer.json"):
+                for name in ("export.json", "model.onnx", "vocab.txt"):
                     shutil.copyfile(Path({str(work["export"])!r}) / name, staging / name)
     """)
     other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -223,7 +223,7 @@ def test_sigterm_between_the_renames_is_held_until_the_new_export_is_complete(wo
     assert spy.count == 2  # the signal took effect after the swap, not between the renames
     document = json.loads((work["export"] / "export.json").read_text())
     assert document["quantized"] == "int8"
-    assert sorted(p.name for p in work["export"].iterdir()) == ["export.json", "model.int8.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in work["export"].iterdir()) == ["export.json", "model.int8.onnx", "vocab.txt"]
     assert debris(tmp_path) == []
     predicts(work["export"])
 

@@ -7,7 +7,10 @@ EELBERT the runtime recomputes the hash table from ``export.json``'s hash config
 vocabulary; for a learned-table BERT the table ships beside it as ``word_embeddings.npy``, so sizes
 compare fairly. Position rows beyond ``max_seq_len`` are trimmed. ``export.json`` also carries test
 vectors (strings and the first values of their hash vectors) so a runtime in another language can
-prove it hashes alike.
+prove it hashes alike. A plain BERT WordPiece tokenizer ships as ``vocab.txt`` plus its settings in
+``export.json`` (format 2: a third of ``tokenizer.json``'s bytes, and what the JavaScript runtime
+reads), after the exporter has proven that the rebuilt tokenizer encodes probe texts alike; any
+other tokenizer ships as its ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -37,11 +40,21 @@ from eelbert_cli.core.files import (
 )
 from eelbert_cli.core.model.hashing import hash_vectors_numpy
 from eelbert_cli.core.model.modeling import load_model
+from eelbert_runtime.wordpiece import build_tokenizer
 
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model.int8.onnx"
 WORD_TABLE_FILE = "word_embeddings.npy"
-EXPORT_OWNED = {MODEL_FILE, INT8_MODEL_FILE, WORD_TABLE_FILE, "tokenizer.json"}  # besides export.json: all an export holds
+VOCABULARY_FILE = "vocab.txt"
+TOKENIZER_FILE = "tokenizer.json"
+EXPORT_OWNED = {MODEL_FILE, INT8_MODEL_FILE, WORD_TABLE_FILE, VOCABULARY_FILE, TOKENIZER_FILE}  # besides export.json: all an export holds
+# Texts the rebuilt tokenizer must encode exactly as tokenizer.json does before vocab.txt replaces it:
+# accents, case, CJK, punctuation, controls, emoji, special tokens in the text, an over-long word.
+PROBE_TEXTS = (
+    "A gorgeous, witty film!", "Crème brûlée à l'Élysée — naïve café", "ΟΔΟΣ straße İstanbul", "北京欢迎你 and 東京",
+    "tabs\tand\nnewlines\r\n\u200b zero\u00a0width", "emoji 🎬🍿 and ♥", "[CLS] [MASK] inside [SEP] text [UNK]",
+    "x" * 120 + " long", "don't won't can't", "\x00nul\ufffd replacement", "U.S.A. $100.50 #1 @home 50%",
+)
 INPUTS = ("inputs_embeds", "attention_mask", "token_type_ids")
 TEST_STRINGS = ("[CLS]", "play", "##ing", "unbelievable", "é")
 TEST_VALUES = 8
@@ -192,7 +205,7 @@ def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_le
             shipped = staging / INT8_MODEL_FILE
             quantize_int8(fp32, shipped)
             fp32.unlink()
-        shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")
+        tokenizer_file, wordpiece = write_tokenizer(checkpoint / TOKENIZER_FILE, staging)
         if not uses_hash:
             np.save(staging / WORD_TABLE_FILE, model.bert.embeddings.word_embeddings.weight.detach().numpy().astype(np.float32))
         document = {
@@ -206,7 +219,8 @@ def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_le
             "hidden": config.hidden_size,
             "hash": hash_config.as_dict() if uses_hash else None,
             "word_table": None if uses_hash else WORD_TABLE_FILE,
-            "tokenizer": "tokenizer.json",
+            "tokenizer": tokenizer_file,
+            "wordpiece": wordpiece,
             "model": shipped.name,
             "quantized": quantize,
             "inputs": list(INPUTS),
@@ -218,8 +232,75 @@ def _export(checkpoint: Path, output_dir: Path, quantize: str | None, max_seq_le
     return document
 
 
+def wordpiece_settings(tokenizer_json: dict) -> dict | None:
+    """The "wordpiece" settings of a plain BERT WordPiece pipeline, or None when it is anything else
+    (another model, normaliser or template, added tokens that are not plain specials, ids with gaps)."""
+    normalizer, model = tokenizer_json.get("normalizer") or {}, tokenizer_json.get("model") or {}
+    processor = tokenizer_json.get("post_processor") or {}
+    if (normalizer.get("type") != "BertNormalizer" or (tokenizer_json.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer"
+            or model.get("type") != "WordPiece"):
+        return None
+    vocabulary = model.get("vocab") or {}
+    if sorted(vocabulary.values()) != list(range(len(vocabulary))) or any(t != t.strip() or not t or "\n" in t for t in vocabulary):
+        return None
+    added = tokenizer_json.get("added_tokens") or []
+    if any(not a.get("special") or a.get("normalized") or a.get("lstrip") or a.get("rstrip") or a.get("single_word")
+           or vocabulary.get(a.get("content")) != a.get("id") for a in added):
+        return None
+    if processor.get("type") == "BertProcessing":  # what tokenizers' BertWordPieceTokenizer writes
+        cls_token, sep_token = processor["cls"][0], processor["sep"][0]
+    elif processor.get("type") == "TemplateProcessing" and len(processor.get("single") or []) == 3:
+        single = processor["single"]
+        if "SpecialToken" not in single[0] or "SpecialToken" not in single[2]:
+            return None
+        cls_token, sep_token = single[0]["SpecialToken"]["id"], single[2]["SpecialToken"]["id"]
+    else:
+        return None  # the rebuilt tokenizer's [CLS] A [SEP] B [SEP] template is proven on probes anyway
+    specials = [a["content"] for a in added]
+    return {
+        "lowercase": bool(normalizer.get("lowercase", True)), "strip_accents": normalizer.get("strip_accents"),
+        "clean_text": bool(normalizer.get("clean_text", True)), "handle_chinese_chars": bool(normalizer.get("handle_chinese_chars", True)),
+        "unk_token": model.get("unk_token", "[UNK]"), "continuing_subword_prefix": model.get("continuing_subword_prefix", "##"),
+        "max_input_chars_per_word": int(model.get("max_input_chars_per_word", 100)),
+        "cls_token": cls_token, "sep_token": sep_token,
+        "pad_token": "[PAD]" if "[PAD]" in vocabulary else specials[0] if specials else model.get("unk_token", "[UNK]"),
+        "special_tokens": specials,
+    }
+
+
+def write_tokenizer(source: Path, staging: Path) -> tuple[str, dict | None]:
+    """vocab.txt and its settings where they rebuild the very tokenizer (proven on PROBE_TEXTS, single
+    and paired), else a copy of tokenizer.json. Returns the file's name and the settings (or None)."""
+    from tokenizers import Tokenizer
+
+    document = json.loads(source.read_text(encoding="utf-8"))
+    settings = wordpiece_settings(document)
+    if settings is not None:
+        vocabulary = sorted(document["model"]["vocab"], key=document["model"]["vocab"].get)
+        original, rebuilt = Tokenizer.from_file(str(source)), build_tokenizer(vocabulary, settings)
+        pairs = list(zip(PROBE_TEXTS, PROBE_TEXTS[1:], strict=False))
+        same = all(
+            (a.ids, a.type_ids) == (b.ids, b.type_ids)
+            for a, b in zip(original.encode_batch([*PROBE_TEXTS, *pairs]), rebuilt.encode_batch([*PROBE_TEXTS, *pairs]), strict=True)
+        )
+        if same:
+            (staging / VOCABULARY_FILE).write_text("".join(f"{token}\n" for token in vocabulary), encoding="utf-8")
+            return VOCABULARY_FILE, settings
+        log.info("the tokenizer rebuilt from its vocabulary encodes differently: the export ships tokenizer.json")
+    shutil.copyfile(source, staging / TOKENIZER_FILE)
+    return TOKENIZER_FILE, None
+
+
 def shipped_bytes(export_dir: Path) -> dict[str, int]:
-    """Bytes a device downloads besides the tokenizer's vocabulary, by file."""
+    """Bytes a device downloads, by file: the graph, the config, the vocabulary (or tokenizer) and,
+    for a learned-table BERT, its word table."""
     document = json.loads((export_dir / EXPORT_FILE).read_text(encoding="utf-8"))
-    files = [EXPORT_FILE, document["model"], *([document["word_table"]] if document.get("word_table") else [])]
+    files = [EXPORT_FILE, document["model"], document["tokenizer"], *([document["word_table"]] if document.get("word_table") else [])]
     return {name: (export_dir / name).stat().st_size for name in files}
+
+
+def gzipped_bytes(export_dir: Path) -> int:
+    """The same files gzip-compressed (level 9), as a web server with compression sends them."""
+    import gzip
+
+    return sum(len(gzip.compress((export_dir / name).read_bytes(), compresslevel=9, mtime=0)) for name in shipped_bytes(export_dir))

@@ -1,40 +1,40 @@
-"""Character n-gram extraction and deterministic hashing of strings into vectors: numpy only.
+"""The hash settings as the toolkit's validated schema, over the one implementation of the hash.
 
-This is the whole EELBERT input layer, minus torch: a token string is marked, cut into character
-n-grams, each n-gram is hashed with a keyed 64-bit hash of its UTF-8 bytes, the hash is expanded
-into ``dim`` pseudo-random values by a counter-based mixer, and the token vector pools them.
+The n-gram hash itself (marking, n-grams, keyed BLAKE2b, splitmix64 expansion, pooling) lives in the
+torch-free runtime distribution, ``eelbert_runtime.hashing`` (``runtime/`` in this repository), so a
+device, the toolkit and the JavaScript twin hash alike by construction: this module re-exports it.
 
-Everything here is a pure function of (string, config): no Python ``hash()``, no global RNG, so the
-same string gives bit-identical vectors in every process and on every machine. It imports neither
-torch nor transformers, so a deployment runtime can rebuild the very same table from the config
-(``model.embedding`` wraps it for torch with the same numbers).
-
-:class:`HashConfig` is the one schema of the hash: the spec's ``model.hash`` section, the ``hash``
-entry of a model's ``config.json`` and the argument of every function here.
+:class:`HashConfig` is the one schema of the hash in the toolkit: the spec's ``model.hash`` section,
+the ``hash`` entry of a model's ``config.json`` and the argument of every hashing function.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Iterable, Sequence
-
-import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-HASH_KINDS: tuple[str, ...] = ("ngram", "token", "learned")
-VALUE_KINDS: tuple[str, ...] = ("uniform", "ternary")
-POOLINGS: tuple[str, ...] = ("mean", "sum")
+from eelbert_runtime.hashing import (
+    CONTINUATION_PREFIX,
+    HASH_KINDS,
+    POOLINGS,
+    VALUE_KINDS,
+    WORD_END,
+    WORD_START,
+    NgramIndex,
+    expand_hashes,
+    hash_ngram,
+    hash_vectors_numpy,
+    is_special_token,
+    mark_token,
+    ngram_vectors,
+    pool_bags,
+    token_ngrams,
+)
 
-WORD_START = "^"
-WORD_END = "$"
-CONTINUATION_PREFIX = "##"
-_SPECIAL_TOKEN = re.compile(r"^\[[^\[\]\s]+\]$")  # [CLS], [SEP], [PAD], [MASK], [UNK], [unused12], ...
-
-# splitmix64 constants (Steele et al., "Fast splittable pseudorandom number generators", 2014).
-_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
+__all__ = [
+    "CONTINUATION_PREFIX", "HASH_KINDS", "POOLINGS", "VALUE_KINDS", "WORD_END", "WORD_START", "HashConfig", "NgramIndex",
+    "expand_hashes", "hash_ngram", "hash_vectors_numpy", "is_special_token", "mark_token", "ngram_vectors", "pool_bags",
+    "token_ngrams",
+]
 
 
 def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -100,115 +100,3 @@ class HashConfig(BaseModel):
 
     def as_dict(self) -> dict:
         return self.model_dump()
-
-
-def is_special_token(token: str) -> bool:
-    return bool(_SPECIAL_TOKEN.match(token))
-
-
-def mark_token(token: str) -> str:
-    """``play`` -> ``^play$``; ``##ing`` -> ``ing$`` (a continuation has no word start)."""
-    if token.startswith(CONTINUATION_PREFIX) and len(token) > len(CONTINUATION_PREFIX):
-        return token[len(CONTINUATION_PREFIX) :] + WORD_END
-    return WORD_START + token + WORD_END
-
-
-def token_ngrams(token: str, config: HashConfig) -> list[str]:
-    """The n-grams whose vectors pool into ``token``'s vector (repeats kept, in order)."""
-    if is_special_token(token):
-        return [token]
-    marked = mark_token(token)
-    if config.kind == "token":
-        return [marked]
-    grams = [
-        marked[i : i + n]
-        for n in range(config.ngram_min, config.ngram_max + 1)
-        for i in range(len(marked) - n + 1)
-    ]
-    return grams or [marked]  # shorter than ngram_min: the whole marked string is its only n-gram
-
-
-def hash_ngram(ngram: str, seed: int = 0) -> int:
-    """Keyed 64-bit BLAKE2b of the UTF-8 bytes: stable across processes, platforms and Python versions."""
-    digest = hashlib.blake2b(ngram.encode("utf-8"), digest_size=8, salt=seed.to_bytes(16, "little"))
-    return int.from_bytes(digest.digest(), "little")
-
-
-def expand_hashes(hashes: np.ndarray, dim: int, values: str = "uniform") -> np.ndarray:
-    """Row i, column j = splitmix64(hash_i + (j+1) * gamma), mapped to [-1, 1) or {-1, 0, 1}.
-
-    Counter-based, so any element can be computed independently of the others and the result does
-    not depend on batch composition. Unsigned 64-bit arithmetic wraps by definition in NumPy.
-    """
-    counters = (np.arange(1, dim + 1, dtype=np.uint64) * _GOLDEN_GAMMA)[None, :]
-    z = hashes.astype(np.uint64)[:, None] + counters
-    z ^= z >> np.uint64(30)
-    z *= _MIX_1
-    z ^= z >> np.uint64(27)
-    z *= _MIX_2
-    z ^= z >> np.uint64(31)
-    if values == "ternary":
-        return ((z >> np.uint64(32)) % np.uint64(3)).astype(np.float32) - np.float32(1.0)
-    # top 24 bits -> exactly representable float32 in [0, 2), shifted to [-1, 1)
-    return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0)
-
-
-class NgramIndex:
-    """Each distinct n-gram of a batch of strings, once, plus the bags that pool them.
-
-    Tokens of a vocabulary share most of their n-grams (30,522 BERT tokens have ~12 each but far
-    fewer distinct ones), so hashing and expanding distinct n-grams only is where the speed comes from.
-    """
-
-    def __init__(self, strings: Iterable[str], config: HashConfig) -> None:
-        ids: dict[str, int] = {}
-        flat: list[int] = []
-        offsets: list[int] = []
-        for string in strings:
-            offsets.append(len(flat))
-            for gram in token_ngrams(string, config):
-                flat.append(ids.setdefault(gram, len(ids)))
-        self.ngrams: list[str] = list(ids)
-        self.flat = np.asarray(flat, dtype=np.int64)
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-
-
-def ngram_vectors(strings: Sequence[str], dim: int, config: HashConfig) -> tuple[NgramIndex, np.ndarray]:
-    """The distinct n-grams of ``strings`` and their expanded vectors [distinct n-grams, dim]: all of
-    the hash but the pooling, which numpy (:func:`pool_bags`) and torch (``embedding_bag``) share."""
-    if config.kind == "learned":
-        raise ValueError("hash kind 'learned' has no hash vectors: it is a trained embedding table")
-    index = NgramIndex(strings, config)
-    hashes = np.fromiter((hash_ngram(g, config.seed) for g in index.ngrams), dtype=np.uint64, count=len(index.ngrams))
-    return index, expand_hashes(hashes, dim, config.values)
-
-
-def pool_bags(vectors: np.ndarray, flat: np.ndarray, offsets: np.ndarray, pooling: str) -> np.ndarray:
-    """Sum (or mean) of each bag's rows, accumulated in bag order in float32 then divided by the bag
-    size: the arithmetic of torch's ``embedding_bag``, so both give the same bits (tested). Bags are
-    sorted longest first so that the bags still accumulating at each position are a prefix."""
-    sizes = np.append(offsets[1:], len(flat)) - offsets
-    order = np.argsort(-sizes, kind="stable")
-    starts, sorted_sizes = offsets[order], sizes[order]
-    pooled = np.zeros((len(offsets), vectors.shape[1]), dtype=np.float32)
-    active = len(order)
-    for position in range(int(sorted_sizes[0]) if active else 0):
-        while active and sorted_sizes[active - 1] <= position:
-            active -= 1
-        pooled[:active] += vectors[flat[starts[:active] + position]]
-    if pooling == "mean":
-        pooled /= sorted_sizes.astype(np.float32)[:, None]
-    unsorted = np.empty_like(pooled)
-    unsorted[order] = pooled
-    return unsorted
-
-
-def hash_vectors_numpy(strings: Sequence[str], dim: int, config: HashConfig) -> np.ndarray:
-    """Float32 array [len(strings), dim]: the pooled n-gram hash vector of each string."""
-    if len(strings) == 0 and config.kind != "learned":
-        return np.zeros((0, dim), dtype=np.float32)
-    index, vectors = ngram_vectors(strings, dim, config)
-    pooled = pool_bags(vectors, index.flat, index.offsets, config.pooling)
-    if config.scale != 1.0:
-        pooled *= np.float32(config.scale)
-    return pooled
