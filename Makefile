@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench results suite distill gdistill vocab curve clean
+.PHONY: install test test-e2e test-web web-demo web-screenshot browser demo bench results suite distill gdistill vocab curve clean
 
 install: $(BIN)/eelbert
 
@@ -19,6 +19,38 @@ $(BIN)/eelbert: setup.cfg setup.py pyproject.toml runtime/pyproject.toml
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The slow end-to-end checks that `make test` skips and CI runs: the runtime alone in a fresh venv, the
+# JavaScript runtime against Python's answers (node --test), the demo page in headless Chromium.
+test-e2e: install web/node_modules browser
+	$(BIN)/python -m pytest -q -m e2e
+
+web/node_modules: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the page test (playwright-core drives it; no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# node --test in web/ against the Python runtime's answers on the shipped uno-eelbert exports.
+test-web: install web/node_modules
+	rm -rf runs/web-reference
+	$(BIN)/python scripts/web_reference.py runs/web-reference
+	cd web && EELBERT_WEB_REFERENCE=../runs/web-reference node --test
+
+# The browser demo: uno-eelbert int8 in web/demo/, served on http://127.0.0.1:8000/ (Ctrl-C stops it).
+web-demo: install web/node_modules
+	cd web && node scripts/build-demo.mjs
+	$(BIN)/eelbert export uno-eelbert-sentiment -o web/demo/model --quantize int8
+	cd web && node scripts/serve.mjs demo 8000
+
+# The screenshot in docs/results/web/ (headless Chromium on the built demo).
+web-screenshot: install web/node_modules browser
+	cd web && node scripts/build-demo.mjs
+	$(BIN)/eelbert export uno-eelbert-sentiment -o web/demo/model --quantize int8
+	cd web && node e2e/demo-page.mjs ../docs/results/web/demo.png
 
 # Targets find their specs: an experiment folder's leaf specs (its _-files are bases), in natural
 # order (3m before 10m), and teacher-*.yaml first, so a run that others read (a teacher, a pretraining)
