@@ -52,7 +52,8 @@ def main() -> None:
     singles = [{"ids": e.ids, "type_ids": e.type_ids} for e in tokenizer.encode_batch(sentences)]
     short = load_tokenizer(args.out / "fp32", {**document, "max_seq_len": PAIR_LENGTH})
     pairs = list(zip(sentences, sentences[1:] + sentences[:1], strict=True))
-    paired = [{"text": a, "pair": b, "ids": e.ids, "type_ids": e.type_ids} for (a, b), e in zip(pairs, short.encode_batch(pairs), strict=True)]
+    encoded_pairs = short.encode_batch(pairs)
+    paired = [{"text": a, "pair": b, "ids": e.ids, "type_ids": e.type_ids} for (a, b), e in zip(pairs, encoded_pairs, strict=True)]
     vocabulary = (args.out / "fp32" / document["tokenizer"]).read_text(encoding="utf-8").split("\n")[:-1]
     seen = {token for single in singles for token in (vocabulary[i] for i in single["ids"])}
     strings = list(dict.fromkeys([*vocabulary[:FIRST_TOKENS], *sorted(seen), *EXTRA_STRINGS]))
