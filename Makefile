@@ -26,6 +26,7 @@ test-e2e: install web/node_modules browser
 	$(BIN)/python -m pytest -q -m e2e
 
 web/node_modules: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
