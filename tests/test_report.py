@@ -272,6 +272,17 @@ def test_test_split_metrics_are_reported_apart(tmp_path):
     assert float(record["rotten-tomatoes.test.accuracy.mean"]) == 68.0
 
 
+def test_a_suite_task_averages_the_one_metric_the_suite_names(tmp_path):
+    """sms-spam reports F1 and MCC; the offline suite averages its MCC only, and so does the report's avg
+    (it used to take the mean of both, so report and `glue` disagreed)."""
+    tasks = {"sms-spam": {"validation": {"f1": 90.0, "mcc": 80.0}}, "mrpc": {"validation": {"f1": 80.0, "accuracy": 70.0}}}
+    run = make_run(tmp_path, "eel-spam", "eelbert-tiny", ratio=9.0, tasks=tasks)
+    row = build_report([run], tmp_path / "out").rows[0]
+    assert row.tasks["sms-spam"].score == 80.0
+    assert row.tasks["mrpc"].score == 75.0  # not a suite task: GLUE's rule, the mean of its metrics
+    assert row.average_score == 77.5
+
+
 def test_partial_run_dirs(tmp_path):
     # pretraining still running: only a log; fine-tuning only: results without spec or size
     in_progress = tmp_path / "pt-running"

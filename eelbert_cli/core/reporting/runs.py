@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from eelbert_cli.core.data.tasks.registry import SUITES
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.hashing import HashConfig
 from eelbert_cli.core.model.presets import PRESETS, Shape
@@ -50,7 +51,7 @@ class TaskResult:
 
     name: str
     title: str
-    score: float | None  # the task's dev score (mean of its metrics), what the average is taken over
+    score: float | None  # the task's dev score, what the average is taken over: a suite task's one metric, else the mean of its metrics
     seeds: int | None  # None: results.json did not list them
     splits: dict[str, dict[str, MetricStat]]
 
@@ -243,6 +244,11 @@ def _pretraining_treatment(spec: ExperimentSpec | None, has_pretraining_files: b
     return False, "none", "not pretrained"
 
 
+def suite_metric(task: str) -> str | None:
+    """The one metric a suite task puts into its average (sms-spam: MCC, not the mean of its F1 and MCC)."""
+    return next((suite.metric(task) for suite in SUITES.values() if task in suite.tasks), None)
+
+
 def _read_tasks(results: dict) -> dict[str, TaskResult]:
     tasks = {}
     summary = results.get("summary") if isinstance(results.get("summary"), dict) else {}
@@ -260,7 +266,8 @@ def _read_tasks(results: dict) -> dict[str, TaskResult]:
         if not splits and isinstance(summary.get(name), dict):  # older files: dev means only
             splits["validation"] = {m: MetricStat(float(v), None) for m, v in summary[name].items() if _number(v) is not None}
         dev_means = [stat.mean for split, metrics in splits.items() if not _is_test(split) for stat in metrics.values()]
-        score = _number(entry.get("score"))
+        metric, dev = suite_metric(name), splits.get("validation", {})
+        score = dev[metric].mean if metric in dev else _number(entry.get("score"))
         if score is None and dev_means:
             score = statistics.fmean(dev_means)
         tasks[name] = TaskResult(name, entry.get("title") or name, score, seeds, splits)
