@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test test-e2e test-web web-demo web-screenshot browser demo bench results suite distill gdistill vocab curve clean
+.PHONY: install test test-e2e test-web web-demo web-screenshot browser demo bench results suite suite-distill distill gdistill vocab curve clean
 
 install: $(BIN)/eelbert
 
@@ -89,6 +89,12 @@ suite: install
 	for b in $(SUITE_BASELINES); do $(BIN)/eelbert baseline experiments/suite/baseline-$$b.yaml || exit 1; done
 	$(BIN)/python scripts/suite_report.py $(foreach m,$(SUITE_MODELS),runs/suite-$(m)) \
 		$(foreach b,$(SUITE_BASELINES),runs/suite-baseline-$(b)) -o docs/results/suite
+
+# Task distillation across the suite (issue 24): MiniLM teachers per task, then the shipped pretrained hash
+# encoders distilled from them (8 augmented copies). CPU-hours; `eelbert run` skips what is finished.
+SUITE_DISTILLED = eelbert-tiny-distilled uno-eelbert-distilled
+suite-distill: install
+	for m in teacher-minilm $(SUITE_DISTILLED); do $(BIN)/eelbert run experiments/suite/$$m.yaml || exit 1; done
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'

@@ -14,7 +14,7 @@ from eelbert_cli.core.data.tasks import Split, get_task
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.finetuning.run import distillation_loss
 from eelbert_cli.core.finetuning.task_distillation import MASK_TOKEN, augment_text, augmented_split, embedding_neighbours, split_words
-from eelbert_cli.core.spec import AugmentSpec, DistillSpec, validate_spec
+from eelbert_cli.core.spec import AugmentSpec, DistillSpec, FinetuneSpec, validate_spec
 from tests.conftest import sentiment_files, spec_file
 
 runner = CliRunner()
@@ -117,3 +117,22 @@ def test_a_teacher_of_another_task_is_refused(tmp_path):
     spec = spec_file(tmp_path, "student", task=other, max_seq_len=32, grid=grid, teacher=str(teacher))
     result = runner.invoke(app, ["finetune", str(spec)])
     assert result.exit_code == 2 and "fine-tuned on 'toy-sentiment'" in result.stderr
+
+
+def test_a_task_placeholder_gives_each_task_its_own_teacher(tmp_path):
+    """`teacher: runs/T/finetuned/{task}`: one spec distils a whole suite, each task from its own teacher
+    (the path is filled in per task, recorded filled in, and a wrong task still names the real path)."""
+    task = sentiment_files(tmp_path, rows=40)
+    grid = {"lr": [3e-3], "epochs": [1], "batch_size": [16], "seeds": [0]}
+    assert runner.invoke(app, ["finetune", str(spec_file(tmp_path, "teacher", task=task, max_seq_len=32, grid=grid))]).exit_code == 0
+    placeholder = str(tmp_path / "teacher" / "finetuned" / "{task}")
+    student = spec_file(tmp_path, "student", task=task, max_seq_len=32, grid=grid, teacher=placeholder)
+    result = runner.invoke(app, ["finetune", str(student)])
+    assert result.exit_code == 0, result.stderr
+    entry = json.loads((tmp_path / "student" / "results.json").read_text())["tasks"]["toy-sentiment"]
+    assert entry["distillation"]["teacher"] == str(tmp_path / "teacher" / "finetuned" / "toy-sentiment")
+    other = spec_file(tmp_path, "other", task={**task, "name": "other-task"}, max_seq_len=32, grid=grid, teacher=placeholder)
+    result = runner.invoke(app, ["finetune", str(other)])
+    assert result.exit_code == 2 and "finetuned/other-task is not a checkpoint directory" in " ".join(result.stderr.split())
+    with pytest.raises(ValueError, match="the one placeholder is {task}"):
+        FinetuneSpec(teacher="runs/{model}/finetuned/{task}")

@@ -282,7 +282,7 @@ class FinetuneSpec(StrictSpec):
     eval_batch_size: int = Field(256, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    teacher: str | None = None  # a model fine-tuned on the same task: its soft labels teach the student
+    teacher: str | None = None  # a model fine-tuned on the same task: its soft labels teach the student ({task}: each task's own)
     distill: DistillSpec | None = None  # default when a teacher is given: DistillSpec()
 
     @model_validator(mode="before")
@@ -316,6 +316,18 @@ class FinetuneSpec(StrictSpec):
         if self.distill is not None and self.teacher is None:
             raise ValueError("distill settings need a teacher: set finetune.teacher to a fine-tuned checkpoint of this task")
         return self
+
+    @field_validator("teacher")
+    @classmethod
+    def _one_placeholder(cls, value: str | None) -> str | None:
+        """``{task}`` is the one placeholder (a suite's tasks each need their own teacher)."""
+        if value is not None and value.replace("{task}", "").count("{") + value.replace("{task}", "").count("}"):
+            raise ValueError(f"finetune.teacher {value!r}: the one placeholder is {{task}} (each task's own teacher)")
+        return value
+
+    def teacher_for(self, task: str) -> str | None:
+        """The teacher of ``task``: ``runs/suite-teacher-minilm/finetuned/{task}`` names one per task."""
+        return None if self.teacher is None else self.teacher.replace("{task}", task)
 
     @property
     def distillation(self) -> DistillSpec | None:

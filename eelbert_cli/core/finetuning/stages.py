@@ -79,6 +79,7 @@ def finetune_task(spec: ExperimentSpec, task: str | dict, data_dir: str | None, 
     if settings.teacher is not None:
         from eelbert_cli.core.finetuning.task_distillation import teacher_targets
 
+        settings = settings.model_copy(update={"teacher": settings.teacher_for(data.task.name)})  # {task}: this task's teacher
         teacher = teacher_targets(settings, data)
     if on_ready is not None:
         on_ready()
