@@ -29,6 +29,15 @@ test("a token vector is Python's, value for value", () => {
   assert.deepEqual(Array.from(tokenVector("play", 4, SETTINGS)), [0.013643089681863785, -0.08158792555332184, -0.15283918380737305, 0.13942521810531616]);
 });
 
+test("ternary values, sum pooling, a scale, a large seed and whole-token hashing match Python too", () => {
+  // hash_vectors_numpy(["naïve"], 6, HashSettings(values="ternary", pooling="sum", scale=0.5, seed=2**63+5, ngram_min=2, ngram_max=4))
+  const ternary = { kind: "ngram", ngram_min: 2, ngram_max: 4, seed: 2n ** 63n + 5n, values: "ternary", pooling: "sum", scale: 0.5 };
+  assert.deepEqual(Array.from(tokenVector("naïve", 6, ternary)), [-1.5, 0, 0, 0, 1.5, 2]);
+  const token = { ...SETTINGS, kind: "token", seed: 123456789012 };
+  assert.deepEqual(Array.from(tokenVector("##ing", 5, token)),
+    [0.5475671291351318, 0.025542020797729492, -0.8348844051361084, -0.1279827356338501, 0.6744846105575562]);
+});
+
 test("the export's own test vectors hold, and a tampered seed is caught", { skip: SKIP }, () => {
   const document = JSON.parse(readFileSync(join(REFERENCE_DIR, "int8", "export.json"), "utf-8"));
   assert.ok(document.test_vectors.length >= 5);
