@@ -3,6 +3,7 @@
 experiments/suite/baseline-*.yaml`) side by side.
 
     python scripts/suite_report.py runs/suite-* -o docs/results/suite
+    python scripts/suite_report.py runs/suite-*-distilled --keep docs/results/suite/suite.json -o docs/results/suite
 
 Bytes are everything a task's predictor reads, the largest over the suite's tasks: a transformer's
 fine-tuned checkpoint directory (fp32 safetensors, tokenizer, config, task.json), a baseline's model
@@ -11,6 +12,10 @@ one thread); transformers are timed here on their fine-tuned checkpoint, baselin
 `eelbert baseline`. fastText has no regression mode, so every row also gets the average over the
 three classification tasks, the one column all rows share. Writes suite.md, suite.json and
 suite-score-vs-bytes.png into the output directory.
+
+`--keep` carries the rows of an earlier suite.json into the report, so rows measured in different
+sessions (whose run directories are gone) share one table; a row measured now replaces the kept row
+of the same name. Rows with fewer than three seeds are marked in the table.
 """
 
 from __future__ import annotations
@@ -77,6 +82,18 @@ def row(run_dir: Path) -> dict:
     }
 
 
+def merge_rows(kept: list[dict], measured: list[dict]) -> list[dict]:
+    """Earlier rows first, each replaced by a row measured now under the same name; new names appended."""
+    fresh = {r["name"]: r for r in measured}
+    merged = [fresh.pop(r["name"], r) for r in kept]
+    return merged + [r for r in measured if r["name"] in fresh]
+
+
+def _label(r: dict) -> str:
+    seeds = r.get("seeds") or [3]
+    return r["name"] if min(seeds) >= 3 else f"{r['name']} ({min(seeds)} seed{'s' if min(seeds) > 1 else ''})"
+
+
 def pareto(rows: list[dict], key: str) -> list[dict]:
     """Rows no other row beats with at most its bytes: the front a user picks from."""
     scored = sorted((r for r in rows if r[key] is not None), key=lambda r: (r["file_bytes"], -r[key]))
@@ -99,16 +116,24 @@ def markdown(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     front_5 = {r["name"] for r in pareto(rows, "suite_dev")}
     front_3 = {r["name"] for r in pareto(rows, "classification_dev")}
+    columns = [lambda r: r["suite_dev"], lambda r: r["suite_test"], lambda r: r["classification_dev"], lambda r: r["classification_test"],
+               *(lambda r, task=task: None if task in r["not_run"] else r["tasks_dev"].get(task) for task in tasks)]
+    best = [max((v for v in map(column, rows) if v is not None), default=None) for column in columns]
+
+    def scored(value: float | None, top: float | None) -> str:
+        cell = _cell(value)
+        return f"**{cell}**" if value is not None and top is not None and cell == _cell(top) else cell
+
     for r in sorted(rows, key=lambda r: r["file_bytes"]):
         marks = ("†" if r["name"] in front_5 else "") + ("‡" if r["name"] in front_3 else "")
-        per_task = ["not run" if task in r["not_run"] else _cell(r["tasks_dev"].get(task)) for task in tasks]
-        lines.append("| " + " | ".join([f"{r['name']}{marks}", f"{r['file_bytes']:,}", _cell(r["suite_dev"]), _cell(r["suite_test"]),
-                                          _cell(r["classification_dev"]), _cell(r["classification_test"]), *per_task,
-                                          _cell(r["latency_ms_batch1"], ".2f")]) + " |")
-    lines += ["", "Dev unless marked test; percent; mean over 3 seeds of the dev-selected config. suite: the mean of one metric "
-              "per task over all five (fastText has no regression mode: –); 3-task: rotten-tomatoes, trec, sms-spam, the "
-              "columns every row has. † on the Pareto front of the suite average, ‡ of the 3-task average (no row of at "
-              "most its bytes scores higher)."]
+        scores = [scored(column(r), top) for column, top in zip(columns, best, strict=True)]
+        scores[4:] = ["not run" if task in r["not_run"] else cell for task, cell in zip(tasks, scores[4:], strict=True)]
+        cells = [f"{_label(r)}{marks}", f"{r['file_bytes']:,}", *scores, _cell(r["latency_ms_batch1"], ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Dev unless marked test; percent; mean over 3 seeds of the dev-selected config (fewer where the row says). "
+              "suite: the mean of one metric per task over all five (fastText has no regression mode: –); 3-task: "
+              "rotten-tomatoes, trec, sms-spam, the columns every row has. † on the Pareto front of the suite average, "
+              "‡ of the 3-task average (no row of at most its bytes scores higher). Bold: the best in its column."]
     return "\n".join(lines) + "\n"
 
 
@@ -150,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("-o", "--output-dir", type=Path, required=True)
+    parser.add_argument("--keep", type=Path, help="an earlier suite.json whose rows stay in the table unless measured again")
     args = parser.parse_args(argv)
     rows = [row(run_dir) for run_dir in args.runs if (run_dir / "results.json").is_file()]
+    if args.keep:
+        rows = merge_rows(json.loads(args.keep.read_text(encoding="utf-8"))["rows"], rows)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(args.output_dir / "suite.md", markdown(rows))
     write_json(args.output_dir / "suite.json", {"rows": rows, "pareto_suite": [r["name"] for r in pareto(rows, "suite_dev")],
