@@ -270,7 +270,9 @@ def baseline_command(
 
 @command("evaluate")
 def evaluate_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A fine-tuned model directory (e.g. RUN_DIR/finetuned/TASK).")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A fine-tuned model directory (e.g. RUN_DIR/finetuned/TASK) or an export directory (eelbert export).")
+    ],
     task: Annotated[Optional[str], typer.Option(help="Task name; default: the one saved with the model.")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="GLUE data directory; default: the hub.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split to score; default: the task's first dev split.")] = None,
@@ -280,7 +282,7 @@ def evaluate_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Score a fine-tuned checkpoint on a split, or write its predictions where labels are hidden."""
+    """Score a fine-tuned checkpoint or its export (fp32/int8) on a split, or write its predictions where labels are hidden."""
     from eelbert_cli.core.evaluation.evaluate import evaluate_checkpoint
     from eelbert_cli.core.files import check_output_file
 

@@ -287,3 +287,26 @@ def test_predict_warns_when_it_cuts_a_long_text(models, exported, kind):
     assert "1 of 2 texts were longer than the model's 24 tokens" in " ".join(result.stderr.split())
     quiet = runner.invoke(app, ["predict", str(target), "a good fun movie"])
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr
+
+
+def test_evaluate_scores_an_export_like_its_checkpoint(models, exported, tmp_path, monkeypatch):
+    from eelbert_cli.core.data.tasks import load_custom_task
+    from eelbert_cli.core.evaluation import evaluate
+
+    record = json.loads((models["eelbert"] / "task.json").read_text())
+    monkeypatch.setattr(evaluate, "load_task", lambda name, data_dir: load_custom_task(record["custom_task"], Path("/")))
+    scores = {}
+    for name, target in (("torch", models["eelbert"]), ("fp32", exported["eelbert-fp32"]), ("int8", exported["eelbert-int8"])):
+        result = runner.invoke(app, ["evaluate", str(target), "--json", "--predictions", str(tmp_path / f"{name}.tsv")])
+        assert result.exit_code == 0, result.stderr
+        scores[name] = json.loads(result.stdout)
+    assert scores["fp32"]["metrics"] == scores["torch"]["metrics"]
+    assert scores["fp32"]["examples"] == scores["torch"]["examples"] == 20
+    assert (tmp_path / "fp32.tsv").read_text() == (tmp_path / "torch.tsv").read_text()
+    assert abs(scores["int8"]["metrics"]["accuracy"] - scores["torch"]["metrics"]["accuracy"]) <= 10.0  # int8 may flip a couple of the 20
+
+
+def test_evaluate_refuses_an_export_whose_labels_are_not_the_tasks(exported):
+    result = runner.invoke(app, ["evaluate", str(exported["eelbert-int8"]), "--task", "trec"])
+    assert result.exit_code == 2
+    assert "predicts 2 labels but trec has 6" in result.stderr
