@@ -7,11 +7,11 @@ experiments/suite/baseline-*.yaml`) side by side.
 
 Bytes are everything a task's predictor reads, the largest over the suite's tasks: a transformer's
 fine-tuned checkpoint directory (fp32 safetensors, tokenizer, config, task.json), a baseline's model
-directory (size_report.json). Latency: median ms to predict one rotten-tomatoes dev text (batch 1,
-one thread); transformers are timed here on their fine-tuned checkpoint, baselines were timed by
-`eelbert baseline`. fastText has no regression mode, so every row also gets the average over the
-three classification tasks, the one column all rows share. Writes suite.md, suite.json and
-suite-score-vs-bytes.png into the output directory.
+directory (size_report.json), an int8 export's directory (scripts/suite_int8.py). Latency: median ms
+to predict one rotten-tomatoes dev text (batch 1, one thread); transformers are timed here on their
+fine-tuned checkpoint, baselines and exports where they were made. fastText has no regression mode,
+so every row also gets the average over the three classification tasks, the one column all rows
+share. Writes suite.md, suite.json and suite-score-vs-bytes.png into the output directory.
 
 `--keep` carries the rows of an earlier suite.json into the report, so rows measured in different
 sessions (whose run directories are gone) share one table; a row measured now replaces the kept row
@@ -50,8 +50,8 @@ def row(run_dir: Path) -> dict:
     size = json.loads((run_dir / "size_report.json").read_text(encoding="utf-8")) if (run_dir / "size_report.json").is_file() else {}
     numbers = {split: {task: entry["selected_mean"].get(split, {}).get(OFFLINE_SUITE.metric(task))
                        for task, entry in results["tasks"].items() if task in OFFLINE_SUITE.tasks} for split in ("validation", "test")}
-    baseline = size.get("baseline")
-    if baseline:
+    baseline, export = size.get("baseline"), size.get("export")
+    if baseline or export:  # measured where they were made (eelbert baseline, scripts/suite_int8.py)
         file_bytes, latency = size["file_bytes"], size["latency_ms_batch1"].get(LATENCY_TASK)
     else:
         finetuned = run_dir / "finetuned"
@@ -67,7 +67,7 @@ def row(run_dir: Path) -> dict:
     return {
         "name": results["name"].removeprefix("suite-"),
         "run_dir": str(run_dir),
-        "kind": "baseline" if baseline else "transformer",
+        "kind": "baseline" if baseline else f"{export} export" if export else "transformer",
         "model": baseline or results["name"],
         "file_bytes": file_bytes,
         "latency_ms_batch1": latency,
@@ -150,7 +150,8 @@ def plot(rows: list[dict], path: Path) -> None:
         for r in rows:
             if r[key] is None:
                 continue
-            style = dict(marker="o", color="tab:blue") if r["kind"] == "transformer" else dict(marker="s", color="tab:orange")
+            style = (dict(marker="s", color="tab:orange") if r["kind"] == "baseline" else
+                     dict(marker="o", color="tab:blue") if r["kind"] == "transformer" else dict(marker="D", color="tab:green"))
             axes.scatter(r["file_bytes"] / 1e6, r[key], s=50, zorder=3, **style)
             axes.annotate(r["name"], (r["file_bytes"] / 1e6, r[key]), textcoords="offset points", xytext=(5, 3), fontsize=7)
         front = pareto(rows, key)
@@ -167,7 +168,8 @@ def plot(rows: list[dict], path: Path) -> None:
         axes.set_title(title, fontsize=10)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(loc="lower right", fontsize=8)
-    figure.suptitle("Offline suite: score vs size (blue: tiny transformers, orange: baselines)", fontsize=11)
+    exports = " green: int8 exports," if any(r["kind"].endswith("export") for r in rows) else ""
+    figure.suptitle(f"Offline suite: score vs size (blue: tiny transformers,{exports} orange: baselines)", fontsize=11)
     figure.savefig(path, format="png", bbox_inches="tight")
 
 

@@ -310,3 +310,24 @@ def test_evaluate_refuses_an_export_whose_labels_are_not_the_tasks(exported):
     result = runner.invoke(app, ["evaluate", str(exported["eelbert-int8"]), "--task", "trec"])
     assert result.exit_code == 2
     assert "predicts 2 labels but trec has 6" in result.stderr
+
+
+def test_suite_int8_writes_a_run_the_suite_report_reads(models, tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import suite_int8
+    import suite_report
+
+    from eelbert_cli.core.data.tasks import load_custom_task
+    from eelbert_cli.core.evaluation import evaluate
+
+    record = json.loads((models["eelbert"] / "task.json").read_text())
+    monkeypatch.setattr(evaluate, "load_task", lambda name, data_dir: load_custom_task(record["custom_task"], Path("/")))
+    run_dir = models["eelbert"].parent.parent
+    document = suite_int8.int8_run(run_dir, tmp_path / "eel-int8")
+    toy = document["tasks"]["toy"]
+    assert set(toy["selected_mean"]) == {"validation"} and abs(toy["selected_mean"]["validation"]["accuracy"] -
+                                                               toy["fp32_same_model"]["validation"]["accuracy"]) <= 10.0
+    assert (tmp_path / "eel-int8" / "exports" / "toy" / "model.int8.onnx").is_file()
+    row = suite_report.row(tmp_path / "eel-int8")
+    assert row["kind"] == "int8 export" and row["name"] == "eel-int8"
+    assert row["file_bytes"] == toy["export_bytes"] > 0
