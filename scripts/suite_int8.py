@@ -69,11 +69,23 @@ def int8_run(run_dir: Path, output_dir: Path) -> dict:
     return document
 
 
+def quiet() -> None:
+    """Weight-loading bars and onnxruntime's quantization advice would bury the scores."""
+    import logging
+
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    logging.getLogger().setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("-o", "--output-dir", type=Path, help="default: RUN_DIR-int8")
     args = parser.parse_args(argv)
+    quiet()
     document = int8_run(args.run_dir, args.output_dir or args.run_dir.with_name(args.run_dir.name + "-int8"))
     for entry in document["suite"].values():
         print(entry["text"])
