@@ -129,10 +129,14 @@ def _quiet_transformers() -> None:
 
 
 def _model_dir(path: Path) -> Path:
-    """A directory as given, or a built-in model's (e.g. a model shipped with the toolkit) by name."""
-    from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS, checkpoint_path
+    """A directory as given, or a built-in model's (a model or int8 export shipped with the toolkit) by name."""
+    from eelbert_cli.core.data.resources import BUILTIN_CHECKPOINTS, BUILTIN_EXPORTS, checkpoint_path
 
-    return checkpoint_path(str(path)) if not path.exists() and str(path) in BUILTIN_CHECKPOINTS else path
+    if path.exists():
+        return path
+    if str(path) in BUILTIN_EXPORTS:
+        return BUILTIN_EXPORTS[str(path)]
+    return checkpoint_path(str(path)) if str(path) in BUILTIN_CHECKPOINTS else path
 
 
 def _experiment(spec: Path, overrides: list[str] | None):

@@ -3,6 +3,7 @@ says how it was made, and does its job on real sentences; and the script that sh
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from eelbert_cli.cli import app
 from eelbert_cli.core.data import resources
 from eelbert_cli.core.data import shipping as tokenizer_shipping
-from eelbert_cli.core.data.resources import PROVENANCE_FILE, sha256_of, shipped_checkpoints, shipped_tokenizers
+from eelbert_cli.core.data.resources import PROVENANCE_FILE, sha256_of, shipped_checkpoints, shipped_exports, shipped_tokenizers
 from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.evaluation.collapse import collapse_probe, mean_off_diagonal_cosine
@@ -23,6 +24,7 @@ from tests.conftest import sentiment_files, spec_file
 
 runner = CliRunner()
 SHIPPED = shipped_checkpoints()
+EXPORTS = shipped_exports()
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -41,6 +43,20 @@ def test_a_shipped_model_is_small_recorded_and_works(name):
         assert labels == ["fresh", "rotten"]
 
 
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_a_shipped_int8_export_is_small_and_reproduces_its_recorded_score(name):
+    pytest.importorskip("onnxruntime")
+    path = EXPORTS[name]
+    record = json.loads((path / PROVENANCE_FILE).read_text())
+    assert record["exported_from"] in SHIPPED and name == f"{record['exported_from']}-int8"
+    assert sum(f.stat().st_size for f in path.iterdir()) < 1_000_000  # what a device downloads: under a megabyte
+    (task, entry), = record["results"].items()
+    result = runner.invoke(app, ["evaluate", name, "--json"])  # by name, through the torch-free runtime
+    assert result.exit_code == 0, result.stderr
+    scored = json.loads(result.stdout)
+    assert scored["task"] == task and scored["metrics"] == pytest.approx(entry["selected_mean"]["validation"], abs=1e-9)
+
+
 def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv("EELBERT_CACHE", str(tmp_path / "cache"))
     grid = {"lr": [3e-3], "epochs": [2], "batch_size": [16], "seeds": [0]}
@@ -54,6 +70,16 @@ def test_the_ship_script_makes_a_model_usable_by_name(tmp_path, monkeypatch):
     result = runner.invoke(app, ["predict", "toy-model", "the good movie"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["label"] in {"pos", "neg"}
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnxscript"):  # the int8 export beside it
+        monkeypatch.setattr(checkpoint_shipping, "SHIPPED_EXPORTS_DIR", tmp_path / "exports")
+        export = checkpoint_shipping.ship_int8_export(target, "pytest export")
+        assert export.name == "toy-model-int8" and (export / "model.int8.onnx").is_file()
+        assert json.loads((export / PROVENANCE_FILE).read_text())["exported_from"] == "toy-model"
+        result = runner.invoke(app, ["predict", str(export), "the good movie"])
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["label"] in {"pos", "neg"}
+        with pytest.raises(EelbertError, match="only classifiers have an int8 export"):
+            checkpoint_shipping.ship_int8_export(tmp_path, "pytest")
     encoder = checkpoint_shipping.ship_checkpoint(tmp_path / "toy-run" / "finetuned" / "toy-sentiment", "toy-encoder", "pytest",
                                                   encoder=True)
     assert not (encoder / "task.json").exists() and type(load_model(encoder, "base")).__name__ == "EelbertModel"

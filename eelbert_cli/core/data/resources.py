@@ -135,11 +135,22 @@ def shipped_tokenizers() -> dict[str, Path]:
     return {path.name: path / "tokenizer.json" for path in sorted(SHIPPED_TOKENIZERS_DIR.iterdir()) if (path / "tokenizer.json").is_file()}
 
 
+SHIPPED_EXPORTS_DIR = Path(__file__).resolve().parents[2] / "exports"  # eelbert_cli/exports: int8 exports of shipped classifiers
+
+
+def shipped_exports() -> dict[str, Path]:
+    """Int8 exports of shipped classifiers (NAME-int8): what a device downloads, by name."""
+    if not SHIPPED_EXPORTS_DIR.is_dir():
+        return {}
+    return {path.name: path for path in sorted(SHIPPED_EXPORTS_DIR.iterdir()) if (path / "export.json").is_file()}
+
+
 def _shipped(path: Path):
     return lambda: path
 
 
 BUILTIN_CHECKPOINTS = {MINILM_NAME: minilm_checkpoint_dir, **{name: _shipped(path) for name, path in shipped_checkpoints().items()}}
+BUILTIN_EXPORTS = dict(shipped_exports())
 
 
 def checkpoint_path(name_or_path: str | Path) -> Path:

