@@ -88,13 +88,17 @@ suite: install
 	for m in $(SUITE_MODELS); do $(BIN)/eelbert glue experiments/suite/$$m.yaml || exit 1; done
 	for b in $(SUITE_BASELINES); do $(BIN)/eelbert baseline experiments/suite/baseline-$$b.yaml || exit 1; done
 	$(BIN)/python scripts/suite_report.py $(foreach m,$(SUITE_MODELS),runs/suite-$(m)) \
-		$(foreach b,$(SUITE_BASELINES),runs/suite-baseline-$(b)) -o docs/results/suite
+		$(foreach b,$(SUITE_BASELINES),runs/suite-baseline-$(b)) --keep docs/results/suite/suite.json -o docs/results/suite
 
 # Task distillation across the suite (issue 24): MiniLM teachers per task, then the shipped pretrained hash
-# encoders distilled from them (8 augmented copies). CPU-hours; `eelbert run` skips what is finished.
+# encoders distilled from them (8 augmented copies), their saved models as int8 exports, and their rows in
+# the suite table (rows of other runs kept). ~75 min on 2 idle cores; `eelbert run` skips what is finished.
 SUITE_DISTILLED = eelbert-tiny-distilled uno-eelbert-distilled
 suite-distill: install
 	for m in teacher-minilm $(SUITE_DISTILLED); do $(BIN)/eelbert run experiments/suite/$$m.yaml || exit 1; done
+	for m in $(SUITE_DISTILLED); do $(BIN)/python scripts/suite_int8.py runs/suite-$$m || exit 1; done
+	$(BIN)/python scripts/suite_report.py $(foreach m,$(SUITE_DISTILLED),runs/suite-$(m) runs/suite-$(m)-int8) \
+		--keep docs/results/suite/suite.json -o docs/results/suite
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
