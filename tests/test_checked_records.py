@@ -173,6 +173,10 @@ def test_predictions_of_a_built_in_model_go_to_the_working_directory(tmp_path, m
     (shipped / "some-model").mkdir(parents=True)
     monkeypatch.setattr(evaluate, "SHIPPED_DIR", shipped)
     assert evaluate.default_predictions_path(shipped / "some-model", "t-test.tsv") == Path("predictions") / "some-model-t-test.tsv"
+    exports = tmp_path / "package" / "exports"  # a built-in int8 export is the package's too
+    (exports / "some-model-int8").mkdir(parents=True)
+    monkeypatch.setattr(evaluate, "SHIPPED_EXPORTS_DIR", exports)
+    assert evaluate.default_predictions_path(exports / "some-model-int8", "t.tsv") == Path("predictions") / "some-model-int8-t.tsv"
     own = tmp_path / "run" / "finetuned" / "t"
     own.mkdir(parents=True)
     assert evaluate.default_predictions_path(own, "t-test.tsv") == own / "predictions" / "t-test.tsv"

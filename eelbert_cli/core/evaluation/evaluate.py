@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eelbert_cli.core.data.resources import SHIPPED_DIR, cache_dir
+from eelbert_cli.core.data.resources import SHIPPED_DIR, SHIPPED_EXPORTS_DIR, cache_dir
 from eelbert_cli.core.data.tasks import TaskData, load_custom_task, load_task, write_predictions
 from eelbert_cli.core.data.tasks.record import TASK_FILE, check_head_matches, label_order, read_task_record
 from eelbert_cli.core.data.tokenization import load_tokenizer
@@ -114,10 +114,10 @@ def _scored(model_dir: Path, data: TaskData, split_name: str, predictions: np.nd
 
 
 def default_predictions_path(checkpoint: Path, file_name: str) -> Path:
-    """Beside the checkpoint it scores (RUN/finetuned/TASK/predictions/), unless that is a built-in model
+    """Beside the checkpoint it scores (RUN/finetuned/TASK/predictions/), unless that is a built-in model or export
     or a folder the user cannot write: then ./predictions/NAME-FILE (the installed package is no
     place for a user's files)."""
-    built_in = checkpoint.resolve().is_relative_to(SHIPPED_DIR.resolve()) or checkpoint.resolve().is_relative_to(cache_dir().resolve())
+    built_in = any(checkpoint.resolve().is_relative_to(root.resolve()) for root in (SHIPPED_DIR, SHIPPED_EXPORTS_DIR, cache_dir()))
     if built_in or not os.access(checkpoint, os.W_OK):
         return Path("predictions") / f"{checkpoint.name}-{file_name}"
     return checkpoint / "predictions" / file_name
