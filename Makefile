@@ -82,7 +82,7 @@ demo: install
 # The offline suite (experiments/suite/, docs/results/suite/): the tiny transformers fine-tuned on its
 # five tasks, the baselines a user would pick instead on the same splits, then the table and the
 # score-vs-bytes plot. ~35 minutes on 2 cores. Every run is redone (eelbert glue and baseline re-run).
-SUITE_MODELS = bert-tiny-scratch eelbert-tiny-scratch eelbert-tiny-pretrained uno-eelbert-pretrained
+SUITE_MODELS = bert-tiny-scratch eelbert-tiny-scratch uno-eelbert-scratch eelbert-tiny-pretrained uno-eelbert-pretrained
 SUITE_BASELINES = tfidf fasttext fasttext-ftz model2vec model2vec-small
 suite: install
 	for m in $(SUITE_MODELS); do $(BIN)/eelbert glue experiments/suite/$$m.yaml || exit 1; done
@@ -93,7 +93,7 @@ suite: install
 # Task distillation across the suite (issue 24): MiniLM teachers per task, then the shipped pretrained hash
 # encoders distilled from them (8 augmented copies), their saved models as int8 exports, and their rows in
 # the suite table (rows of other runs kept). ~75 min on 2 idle cores; `eelbert run` skips what is finished.
-SUITE_DISTILLED = eelbert-tiny-distilled uno-eelbert-distilled
+SUITE_DISTILLED = eelbert-tiny-distilled uno-eelbert-distilled bert-tiny-distilled
 suite-distill: install
 	for m in teacher-minilm $(SUITE_DISTILLED); do $(BIN)/eelbert run experiments/suite/$$m.yaml || exit 1; done
 	for m in $(SUITE_DISTILLED); do $(BIN)/python scripts/suite_int8.py runs/suite-$$m || exit 1; done
