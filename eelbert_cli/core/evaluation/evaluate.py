@@ -41,9 +41,7 @@ def evaluate_checkpoint(
         return evaluate_export(checkpoint, task, data_dir, split, predictions_path)
     saved = _saved_task(checkpoint)
     data = _task_data(checkpoint, saved, task, data_dir)
-    split_name = split or data.task.eval_splits[0]
-    if split_name not in data.splits:
-        raise EelbertError(f"{data.task.name} has no split {split_name!r}; it has {', '.join(data.splits)}")
+    split_name = _split_name(data, split)
     model = load_model(checkpoint, "sequence-classification")
     if saved:
         check_head_matches(saved, model.config.num_labels, checkpoint)
@@ -78,9 +76,7 @@ def evaluate_export(
         data = load_task(task_name, data_dir)
     except EelbertError as error:
         raise EelbertError(f"{error} (an export of a custom task: evaluate the checkpoint it was exported from)") from None
-    split_name = split or data.task.eval_splits[0]
-    if split_name not in data.splits:
-        raise EelbertError(f"{data.task.name} has no split {split_name!r}; it has {', '.join(data.splits)}")
+    split_name = _split_name(data, split)
     regression = data.task.type == "regression"
     if model.regression != regression:
         raise EelbertError(f"{export_dir} is a {'regression' if model.regression else 'classification'} model but {data.task.name} is not")
@@ -100,6 +96,14 @@ def evaluate_export(
     if to_task is not None:
         predictions = to_task[predictions]
     return _scored(export_dir, data, split_name, predictions, predictions_path)
+
+
+def _split_name(data: TaskData, split: str | None) -> str:
+    """The split asked for (default: the task's first dev split), or an error naming the ones it has."""
+    name = split or data.task.eval_splits[0]
+    if name not in data.splits:
+        raise EelbertError(f"{data.task.name} has no split {name!r}; it has {', '.join(data.splits)}")
+    return name
 
 
 def _scored(model_dir: Path, data: TaskData, split_name: str, predictions: np.ndarray, predictions_path: Path | None) -> Evaluation:
