@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from eelbert_cli.core.errors import EelbertError, remember_run_dir
+from eelbert_runtime.export import ExportError
+from eelbert_runtime.export import read_json_object as read_checked
 
 PARTIAL_SUFFIX = ".partial"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -197,16 +199,12 @@ def _remove_if_only_lock(run_dir: Path) -> None:
 
 def read_json_object(path: Path, missing: str) -> dict:
     """A JSON object from ``path``; ``missing`` says what its absence means. Unreadable text, bad
-    JSON and a non-object are one EelbertError naming the file."""
-    if not path.is_file():
-        raise EelbertError(missing)
+    JSON and a non-object are one EelbertError naming the file (the runtime's reader, whose checks
+    a device runs too, with the toolkit's error type)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise EelbertError(f"{path} is unreadable ({error})") from None
-    if not isinstance(data, dict):
-        raise EelbertError(f"{path} should hold a JSON object")
-    return data
+        return read_checked(path, missing)
+    except ExportError as error:
+        raise EelbertError(str(error)) from None
 
 
 def write_atomic(path: Path, text: str) -> None:
