@@ -76,7 +76,7 @@ demo: install
 	$(call run-all,$(DEMO_SPECS))
 	$(BIN)/eelbert report $(call runs-of,$(DEMO_SPECS)) -o runs/demo-report \
 		$(foreach r,eelbert-tiny uno-eelbert,--baseline demo-$(r)-pretrained=demo-bert-tiny-scratch)
-	@echo "The hash models that ship with eelbert, task-distilled from MiniLM (make distill; 1.9 MB and 1.1 MB of weights):"
+	@echo "The hash models that ship with eelbert, the pretrained encoders task-distilled from MiniLM (make suite-distill; 1.9 MB and 1.1 MB of weights):"
 	for model in $(DEMO_SHIPPED); do $(BIN)/eelbert evaluate $$model || exit 1; done
 
 # The offline suite (experiments/suite/, docs/results/suite/): the tiny transformers fine-tuned on its
