@@ -38,7 +38,7 @@ def packed_rows(vocabulary: list[str], rows: int = 40, length: int = 32) -> np.n
 
 def tiny_model(vocabulary: list[str], mlm_head: str | None = None):
     config = make_config(Shape(1, 32, 2, 64), HashConfig(), vocabulary, mlm_head=mlm_head, hidden_dropout_prob=0.0,
-                         attention_probs_dropout_prob=0.0)
+                         attention_probs_dropout_prob=0.0, mlm_classes=16 if mlm_head == "frequent-ids" else None)
     torch.manual_seed(0)
     return build_model(config, "masked-lm")
 
@@ -106,7 +106,7 @@ def test_device_batches_corrupt_80_10_10(vocabulary, masking):
     assert abs(masked / total - 0.8) < 0.02 and abs(kept / total - 0.1) < 0.015 and abs(random / total - 0.1) < 0.015
 
 
-@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector"])
+@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector", "frequent-ids"])
 def test_a_device_step_makes_no_host_sync(vocabulary, masking, mlm_head):
     model = tiny_model(vocabulary, mlm_head).train()
     batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))
@@ -137,7 +137,7 @@ def test_passes_before_a_capture_leave_no_gradient_or_log_sum(vocabulary, maskin
     assert step.take_sums() == (0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector"])
+@pytest.mark.parametrize("mlm_head", ["untied", "hash-vector", "frequent-ids"])
 def test_the_device_step_compiles_without_a_graph_break(vocabulary, masking, mlm_head):
     model = tiny_model(vocabulary, mlm_head).train()
     batches = DeviceBatches(packed_rows(vocabulary), 8, 0, 0.15, masking, torch.device("cpu"))

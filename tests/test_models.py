@@ -328,3 +328,47 @@ def test_hash_vector_loss_is_one_minus_cosine_to_the_token_hash_vector(vocabular
     loss, _, count = masked_lm_terms(untied, logits, labels)
     keep = labels != IGNORE_INDEX
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
+
+
+def test_frequent_ids_head_ranks_by_count_and_keeps_its_classes_through_save(tmp_path, vocabulary):
+    from eelbert_cli.core.model.modeling import frequent_classes, set_frequent_classes
+
+    counts = torch.zeros(len(vocabulary), dtype=torch.long)
+    counts[[40, 7, 12, 30]] = torch.tensor([5, 9, 9, 1])  # 7 and 12 tie: id order decides
+    assert frequent_classes(counts, 4)[[7, 12, 40, 30, 0]].tolist() == [0, 1, 2, 3, 3]
+    model = build_model(tiny_config(vocabulary, mlm_head="frequent-ids", mlm_classes=4), "masked-lm")
+    decoder = model.cls.predictions.decoder
+    assert isinstance(decoder, torch.nn.Linear) and decoder.weight.shape == (4, TINY.hidden)
+    set_frequent_classes(model, counts)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForMaskedLM.from_pretrained(tmp_path)
+    assert torch.equal(loaded.cls.predictions.class_of_id, frequent_classes(counts, 4))
+    ids = torch.randint(0, len(vocabulary), (2, 5))
+    assert torch.equal(output_of(model, ids), output_of(loaded, ids))
+    with pytest.raises(EelbertError, match="token counts cover"):
+        set_frequent_classes(model, counts[:10])
+    with pytest.raises(EelbertError, match="mlm_classes must be between 2"):
+        tiny_config(vocabulary, mlm_head="frequent-ids", mlm_classes=len(vocabulary) + 1)
+    with pytest.raises(EelbertError, match="sizes the frequent-ids head"):
+        tiny_config(vocabulary, mlm_head="untied", mlm_classes=4)
+
+
+def test_frequent_ids_loss_is_cross_entropy_over_the_token_classes(vocabulary):
+    from eelbert_cli.core.model.modeling import set_frequent_classes
+    from eelbert_cli.core.training.masking import IGNORE_INDEX
+    from eelbert_cli.core.training.objectives import masked_lm_terms
+
+    model = build_model(tiny_config(vocabulary, mlm_head="frequent-ids", mlm_classes=3), "masked-lm")
+    counts = torch.zeros(len(vocabulary), dtype=torch.long)
+    counts[[20, 21]] = torch.tensor([10, 5])  # classes: 20 -> 0, 21 -> 1, every other id -> 2
+    set_frequent_classes(model, counts)
+    labels = torch.tensor([20, 21, IGNORE_INDEX, 50, 60])
+    logits = torch.randn(5, 3)
+    logits[2] = 100.0  # an ignored position counts for nothing
+    loss, correct, count = masked_lm_terms(model, logits, labels)
+    classes = torch.tensor([0, 1, 2, 2])
+    kept = logits[[0, 1, 3, 4]]
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(kept, classes))
+    assert correct.item() == (kept.argmax(-1) == classes).sum().item() and count.item() == 4
+    rare_guess = torch.tensor([[0.0, 0.0, 9.0]] * 5)  # 50 and 60 are both "a rarer token": the guess is right for both
+    assert masked_lm_terms(model, rare_guess, labels)[1].item() == 2

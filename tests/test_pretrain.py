@@ -327,6 +327,33 @@ def test_the_hash_vector_head_pretrains_and_resumes_exactly(tmp_path, corpus, fi
     assert not any(name.startswith("cls.") for name in classifier.state_dict())
 
 
+@pytest.mark.parametrize("loop", ["host", "device"])
+def test_the_frequent_ids_head_takes_its_classes_from_the_corpus_and_resumes_exactly(tmp_path, corpus, fixture_vocab_path, loop):
+    """mlm_head frequent-ids: the classes are the training rows' most frequent tokens (special tokens
+    never), the loss falls, a paused run resumes bit for bit with the same classes."""
+    from eelbert_cli.core.data.packing import PackedDataset
+    from eelbert_cli.core.model.modeling import frequent_classes
+
+    settings = {"budget": {"steps": 24}, "lr": 1e-2, "loop": loop, "dropout": 0.0}
+    model = {**TINY_MODEL, "dropout": 0.0, "mlm_head": "frequent-ids", "mlm_classes": 8}
+    straight, split = (validate_spec({**spec_dict(tmp_path / name, corpus, fixture_vocab_path, **settings), "model": model})
+                       for name in "ab")
+    outcome = pretrain(straight, progress=False)
+    rows = metrics(tmp_path / "a" / "run")
+    assert sum(r["loss"] for r in rows[-4:]) < sum(r["loss"] for r in rows[:4])
+    pretrain(split, stop_after_steps=10, progress=False)
+    pretrain(split, resume=True, progress=False)
+    a = load_file(tmp_path / "a" / "run" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "run" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    counts = PackedDataset(outcome.results["packed_data"], "train").token_counts()
+    assert torch.equal(a["cls.predictions.class_of_id"], frequent_classes(torch.from_numpy(counts), 8))
+    vocabulary = fixture_vocab_path.read_text().splitlines()
+    top = [vocabulary[i] for i in counts.argsort()[::-1][:7]]
+    assert "the" in top and not {"[CLS]", "[SEP]", "[PAD]", "[MASK]"} & set(top)  # never masked, never a class
+    assert a["cls.predictions.decoder.weight"].shape == (8, TINY_MODEL["hidden"])
+
+
 def test_a_signal_after_the_loops_last_look_is_passed_on_not_swallowed(tmp_path, corpus, fixture_vocab_path, monkeypatch):
     """SIGTERM during the last step (after the loop's check) used to end the command with exit 0 and let
     `eelbert run` go on to its next stage; now the run completes its records, then the signal reaches

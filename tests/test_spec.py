@@ -125,6 +125,9 @@ def test_set_overrides_are_type_checked(tmp_path):
         load_spec(path, ["model.hash.ngram_max"])
     with pytest.raises(EelbertError, match="model.nonsense"):
         load_spec(path, ["model.nonsense=1"])
+    assert load_spec(path, ["model.mlm_head=frequent-ids", "model.mlm_classes=512"]).model.mlm_classes == 512
+    with pytest.raises(EelbertError, match="set mlm_head: frequent-ids"):
+        load_spec(path, ["model.mlm_classes=512"])
 
 
 def test_resolved_config_carries_shape_hash_and_vocabulary(tmp_path, fixture_vocab_path, vocabulary):

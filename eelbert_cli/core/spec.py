@@ -50,6 +50,7 @@ class ModelSpec(StrictSpec):
     dropout: float = Field(0.1, ge=0, lt=1)
     hash: HashConfig | None = None
     mlm_head: MlmHead | None = None  # default: tied for learned tables, untied for hash
+    mlm_classes: int | None = Field(None, ge=2, le=1_000_000)  # frequent-ids only (default 1024)
 
     @field_validator("preset")
     @classmethod
@@ -64,6 +65,8 @@ class ModelSpec(StrictSpec):
             if self.preset is not None or self.layers or self.hidden or self.heads or self.ffn or self.hash:
                 raise ValueError("a checkpoint fixes the architecture: give either 'checkpoint' or shape/hash fields")
             return self
+        if self.mlm_classes is not None and self.mlm_head != "frequent-ids":
+            raise ValueError(f"mlm_classes sizes the frequent-ids head: set mlm_head: frequent-ids (it is {self.mlm_head})")
         if self.preset is None and None in (self.layers, self.hidden, self.heads, self.ffn):
             raise ValueError("without a preset, give all of layers, hidden, heads and ffn")
         shape = self.shape

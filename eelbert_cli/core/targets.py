@@ -102,6 +102,7 @@ def resolve_model_config(model: ModelSpec, tokenizer: str = DEFAULT_TOKENIZER) -
         model.hash_config,
         vocabulary_of(load_tokenizer(tokenizer)),
         mlm_head=model.mlm_head,
+        mlm_classes=model.mlm_classes,
         # the preset a model derives from, kept while its shape is the preset's (it picks the BERT twin)
         preset=None if model.model_fields_set & {"layers", "hidden", "heads", "ffn"} else model.preset,
         max_position_embeddings=model.max_positions,

@@ -298,6 +298,17 @@ class PackedDataset(torch.utils.data.Dataset):
             return self._heldout[local]
         return local + np.searchsorted(self._train_offsets, local, side="right")
 
+    def token_counts(self) -> np.ndarray:
+        """How often each id occurs in this split's rows (int64[vocab_size]), special tokens counted 0:
+        what the frequent-ids masked-LM head ranks (it never predicts a special token)."""
+        counts = np.zeros(self.meta["vocab_size"], dtype=np.int64)
+        chunk = 8192
+        for start in range(0, len(self), chunk):
+            rows = self.tokens[self.global_rows(np.arange(start, min(start + chunk, len(self))))]
+            counts += np.bincount(rows.ravel(), minlength=len(counts))[: len(counts)]
+        counts[[i for i in self.meta["special_ids"].values() if i is not None]] = 0
+        return counts
+
     @property
     def tokens(self) -> np.memmap:
         if self._tokens is None:

@@ -14,7 +14,7 @@ from transformers import BertConfig
 
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.model.hashing import HashConfig
-from eelbert_cli.core.model.presets import MLM_HEADS, SENTENCE_VECTORS, Shape, get_preset
+from eelbert_cli.core.model.presets import DEFAULT_MLM_CLASSES, MLM_HEADS, SENTENCE_VECTORS, Shape, get_preset
 
 _LEGACY_PREFIX = "hash_"  # eelbert 0.1 wrote the hash fields flat (hash_kind, hash_seed, ...)
 _LEGACY_SENTENCE_VECTOR = "classifier_pooling"  # the name of ``sentence_vector`` until issue 21 (configs still carry it)
@@ -26,6 +26,7 @@ class EelbertConfig(BertConfig):
 
     hash: dict | None = None  # HashConfig fields; None reads as the default n-gram hash
     mlm_head: str = "tied"
+    mlm_classes: int = DEFAULT_MLM_CLASSES  # mlm_head frequent-ids: output classes (the last: "any rarer token")
     preset: str | None = None
     hash_vocabulary: list[str] | None = None
     sentence_vector: str = "cls"  # what a classification head reads: [CLS]'s state, or the mean over tokens
@@ -65,6 +66,7 @@ def make_config(
     vocabulary: Sequence[str] | None = None,
     mlm_head: str | None = None,
     preset: str | None = None,
+    mlm_classes: int | None = None,
     **bert_fields,
 ) -> EelbertConfig:
     """The one place a model config is assembled; validates what BertConfig does not.
@@ -87,6 +89,12 @@ def make_config(
     uses_hash = hash_config.kind != "learned"
     if mlm_head == "hash-vector" and not uses_hash:
         raise EelbertError("mlm_head hash-vector predicts the masked token's hash vector: it needs a hash embedding, not hash.kind learned")
+    if mlm_classes is not None and mlm_head != "frequent-ids":
+        raise EelbertError(f"mlm_classes sizes the frequent-ids head; this model's mlm_head is {mlm_head}")
+    classes = DEFAULT_MLM_CLASSES if mlm_classes is None else mlm_classes
+    vocabulary_size = len(vocabulary) if vocabulary is not None else bert_fields.get("vocab_size", BertConfig().vocab_size)
+    if mlm_head == "frequent-ids" and not 2 <= classes <= vocabulary_size:
+        raise EelbertError(f"mlm_classes must be between 2 and the vocabulary size ({vocabulary_size}), got {classes}")
     if uses_hash and vocabulary is None:
         raise EelbertError("a hash-embedding model needs its tokenizer's vocabulary (token strings in id order)")
     if vocabulary is not None:
@@ -98,6 +106,7 @@ def make_config(
         intermediate_size=shape.ffn,
         hash=hash_config.as_dict(),
         mlm_head=mlm_head,
+        mlm_classes=classes,
         preset=preset,
         hash_vocabulary=list(vocabulary) if uses_hash else None,
         **bert_fields,

@@ -110,7 +110,10 @@ class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
     ``untied``: a trainable decoder used only in pretraining. The output bias is always kept.
     ``hash-vector``: a hidden x hidden decoder whose output is compared with the masked token's hash
     vector (``training/objectives.masked_lm_terms``): a target that shares n-grams between similar
-    words and never asks for an exact id out of a softmax."""
+    words and never asks for an exact id out of a softmax. ``frequent-ids``: logits over ``mlm_classes``
+    classes, the pretraining data's most frequent tokens one each and every rarer token the last
+    (``class_of_id``, a buffer set from the data's counts by ``set_frequent_classes``): exact ids where
+    they are cheap to predict from context, no decoding of rare ids out of the fixed hash."""
 
     def __init__(self, config: EelbertConfig) -> None:
         super().__init__(config)
@@ -121,6 +124,11 @@ class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
         elif config.mlm_head == "hash-vector":
             predictions.decoder = nn.Linear(config.hidden_size, config.hidden_size)
             predictions.bias = predictions.decoder.bias  # no vocabulary-sized bias: nothing here names an id
+        elif config.mlm_head == "frequent-ids":
+            predictions.decoder = nn.Linear(config.hidden_size, config.mlm_classes)
+            predictions.bias = predictions.decoder.bias
+            # until set from the pretraining data: the first ids their own classes (a placeholder)
+            predictions.register_buffer("class_of_id", torch.arange(config.vocab_size).clamp(max=config.mlm_classes - 1))
         elif config.mlm_head == "untied":
             decoder = predictions.decoder  # its weight was tied to the (now replaced) input table
             decoder.weight = nn.Parameter(decoder.weight.detach().clone())
@@ -128,6 +136,25 @@ class EelbertForMaskedLM(_EelbertLoading, BertForMaskedLM):
             self._tied_weights_keys = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
             self.all_tied_weights_keys = self.get_expanded_tied_weights_keys()
             self.tie_weights()
+
+
+def frequent_classes(counts: torch.Tensor, classes: int) -> torch.Tensor:
+    """id -> class for the frequent-ids head: the ``classes - 1`` most frequent ids (ties by id) get
+    classes 0, 1, ... in order of frequency; every other id the last class."""
+    order = torch.sort(-counts.double(), stable=True).indices  # stable: ties keep id order
+    class_of_id = torch.full((len(counts),), classes - 1, dtype=torch.long)
+    kept = order[: classes - 1]
+    class_of_id[kept] = torch.arange(len(kept))
+    return class_of_id
+
+
+def set_frequent_classes(model: EelbertForMaskedLM, counts: torch.Tensor) -> None:
+    """Point a fresh frequent-ids head at the pretraining data's token counts (ids never seen, e.g. the
+    special tokens given count 0, fall in the shared last class unless the vocabulary is tiny)."""
+    if len(counts) != model.config.vocab_size:
+        raise EelbertError(f"token counts cover {len(counts)} ids but the model's vocabulary has {model.config.vocab_size}")
+    buffer = model.cls.predictions.class_of_id
+    buffer.copy_(frequent_classes(counts, model.config.mlm_classes).to(buffer.device))
 
 
 AutoConfig.register(EelbertConfig.model_type, EelbertConfig)

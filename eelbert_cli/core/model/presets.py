@@ -11,8 +11,10 @@ from eelbert_cli.core.errors import EelbertError
 # The allowed values of the model's choices, declared once: the spec's fields are these types and
 # the model config checks against the same tuples.
 # the masked-LM decoder: logits over the fixed hash table, or a trainable matrix; or (hash models) no
-# vocabulary-sized output at all: the masked token's hash vector, by cosine (no exact ids asked for)
-MlmHead = Literal["tied", "untied", "hash-vector"]
+# vocabulary-sized output at all: the masked token's hash vector, by cosine (no exact ids asked for); or
+# exact ids for the pretraining data's most frequent tokens only, every rarer token one shared class
+MlmHead = Literal["tied", "untied", "hash-vector", "frequent-ids"]
+DEFAULT_MLM_CLASSES = 1024  # frequent-ids: the 1,023 most frequent tokens (~74% of the prose corpus) and "any rarer one"
 SentenceVector = Literal["cls", "mean"]  # what a classifier reads: [CLS]'s output state, or the mean of all tokens'
 MLM_HEADS: tuple[str, ...] = get_args(MlmHead)
 SENTENCE_VECTORS: tuple[str, ...] = get_args(SentenceVector)

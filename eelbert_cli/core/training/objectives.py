@@ -81,8 +81,13 @@ def masked_lm_terms(model: nn.Module, outputs: torch.Tensor, labels: torch.Tenso
     """(mean loss over the predicted positions, correct predictions, predictions) from the MLM head's
     ``outputs`` at the selected positions; ``labels`` may hold IGNORE_INDEX (fixed-size batches).
     With the ``hash-vector`` head the loss is 1 - cosine to the masked token's hash vector and a
-    prediction is correct when the nearest hash vector is the token's. No host sync either way."""
+    prediction is correct when the nearest hash vector is the token's. With ``frequent-ids`` the
+    target is the token's class (``class_of_id``), and so is a correct guess. No host sync either way."""
     valid = labels != IGNORE_INDEX
+    if model.config.mlm_head == "frequent-ids":
+        classes = torch.where(valid, model.cls.predictions.class_of_id[labels.clamp(min=0)], IGNORE_INDEX)
+        loss = F.cross_entropy(outputs.float(), classes, ignore_index=IGNORE_INDEX)
+        return loss, ((outputs.argmax(dim=-1) == classes) & valid).sum(), valid.sum()
     if model.config.mlm_head == "hash-vector":
         table = F.normalize(model.bert.embeddings.word_embeddings.table.float(), dim=-1)
         predicted = F.normalize(outputs.float(), dim=-1)

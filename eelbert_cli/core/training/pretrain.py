@@ -31,7 +31,7 @@ from eelbert_cli.core.data.tokenization import load_tokenizer, vocabulary_of
 from eelbert_cli.core.errors import EelbertError
 from eelbert_cli.core.files import append_jsonl, run_directory_lock, write_json
 from eelbert_cli.core.manifest import write_manifest
-from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model
+from eelbert_cli.core.model.modeling import EelbertForMaskedLM, build_model, load_model, set_frequent_classes
 from eelbert_cli.core.spec import ExperimentSpec, PretrainSpec
 from eelbert_cli.core.targets import resolve_model_config
 from eelbert_cli.core.training.checkpoints import (
@@ -104,6 +104,8 @@ def run_pretraining(spec: ExperimentSpec, runtime: Runtime, resume: bool, stop_a
 
     if checkpoint is not None:
         model = load_model(checkpoint / "model", "masked-lm")
+    elif model.config.mlm_head == "frequent-ids" and spec.model.checkpoint is None:
+        set_frequent_classes(model, torch.from_numpy(train_data.token_counts()))  # a fresh head: its classes from this corpus
     if settings.dropout is not None:
         set_dropout(model, settings.dropout)
     model.to(runtime.device).train()
