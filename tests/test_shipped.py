@@ -43,6 +43,21 @@ def test_a_shipped_model_is_small_recorded_and_works(name):
         assert labels == ["fresh", "rotten"]
 
 
+@pytest.mark.parametrize("name", sorted(name for name, path in SHIPPED.items() if (path / "task.json").is_file()))
+def test_a_shipped_classifier_reproduces_the_dev_score_its_provenance_records(name):
+    """The fp32 checkpoint as shipped, scored again: the saved seed's dev metrics of the selected config."""
+    path = SHIPPED[name]
+    task = json.loads((path / "task.json").read_text())
+    entry = json.loads((path / PROVENANCE_FILE).read_text())["results"][task["task"]]
+    selected = next(c for c in entry["configs"] if all(c[key] == value for key, value in task["selected"].items()))
+    recorded = selected["per_seed"][str(task["seed"])]["validation"]
+    result = runner.invoke(app, ["evaluate", name, "--json"])
+    assert result.exit_code == 0, result.stderr
+    scored = json.loads(result.stdout)
+    assert scored["task"] == task["task"] and scored["split"] == "validation"
+    assert scored["metrics"] == pytest.approx(recorded, rel=1e-6)  # a correlation's float sums may differ in the 8th digit
+
+
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_a_shipped_int8_export_is_small_and_reproduces_its_recorded_score(name):
     pytest.importorskip("onnxruntime")
